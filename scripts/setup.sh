@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# npm run setup: everything `pulumi up` needs here. Idempotent; a second run takes seconds.
+#   1. Node >= 22 for the project (the npm registry publishes Node binaries as packages)
+#   2. the project's npm dependencies
+#   3. the Pulumi toolchain: the user's own `pulumi` when there is one (official plugins are
+#      then installed the official way), otherwise the CLI, the nodejs language host and the
+#      command provider built from Go modules into .tools/bin.
+# Flags: --build-toolchain  build from Go modules even when a `pulumi` is on PATH.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FORCE_BUILD=false
+for a in "$@"; do
+	case "$a" in
+	--build-toolchain) FORCE_BUILD=true ;;
+	*) die "unknown flag $a (known: --build-toolchain)" ;;
+	esac
+done
+
+now_ms() { date +%s%3N; }
+SETUP_START="$(now_ms)"
+step() {
+	local name="$1" t0
+	shift
+	t0="$(now_ms)"
+	"$@"
+	printf '    %-28s %6.1fs\n' "$name" "$(awk -v d="$(($(now_ms) - t0))" 'BEGIN{print d/1000}')" >&2
+}
+
+ensure_node() {
+	if [ "$(node_major node)" -ge "$NODE_MIN_MAJOR" ]; then
+		return
+	fi
+	local dir
+	dir="$(project_node_dir)"
+	if [ -x "$dir/node" ] && [ "$(node_major "$dir/node")" -ge "$NODE_MIN_MAJOR" ]; then
+		return
+	fi
+	command -v npm >/dev/null || die "neither Node $NODE_MIN_MAJOR+ nor npm found: install Node.js $NODE_MIN_MAJOR LTS (https://nodejs.org)"
+	log_step "machine Node is $(node -v 2>/dev/null || echo missing); installing Node $NODE_VERSION for this project into .tools/node"
+	mkdir -p "$TOOLS_DIR/node"
+	npm install --silent --no-save --no-audit --no-fund --prefix "$TOOLS_DIR/node" "node-$(node_arch)@$NODE_VERSION"
+}
+
+ensure_npm_deps() {
+	local dir="$1"
+	local marker="$dir/node_modules/.package-lock.json"
+	if [ -f "$marker" ] && [ "$marker" -nt "$dir/package-lock.json" ] && [ "$marker" -nt "$dir/package.json" ]; then
+		return
+	fi
+	log_step "installing npm dependencies in ${dir#"$PROJECT_ROOT"/}"
+	# --ignore-scripts: @pulumi/command's install script would try to download the plugin.
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+	touch "$marker"
+}
+
+source_hash() {
+	(cd "$PROJECT_ROOT/tools/$1" && find . -maxdepth 1 \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+		sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+}
+
+# go_build NAME PACKAGE LDFLAGS [OUTDIR]: builds tools/NAME's PACKAGE into OUTDIR/NAME (default
+# .tools/bin) when its sources or version changed. Go's caches (GOMODCACHE, GOCACHE) keep a rebuild fast.
+go_build() {
+	local name="$1" pkg="$2" ldflags="$3" out="${4:-$TOOLS_BIN}"
+	local stamp="$out/.$name.stamp" want
+	want="$(source_hash "$name") $ldflags"
+	if [ -x "$out/$name" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		return
+	fi
+	log_step "building $name from Go modules (first time: minutes)"
+	mkdir -p "$out"
+	(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $ldflags" \
+		-o "$out/$name.tmp" "$pkg")
+	mv "$out/$name.tmp" "$out/$name"
+	echo "$want" >"$stamp"
+}
+
+build_cli() {
+	go_build pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+		"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_CLI_VERSION"
+}
+build_language_host() {
+	go_build pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+		"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_LANGUAGE_NODEJS_VERSION"
+}
+build_command_provider() {
+	# Not in .tools/bin: the engine would take a plugin on PATH over the plugin cache, with a warning.
+	go_build pulumi-resource-command . "-X main.Version=$COMMAND_PLUGIN_VERSION" "$TOOLS_DIR/plugins"
+}
+
+# install_built_plugin NAME VERSION: registers a built provider in the project's plugin cache.
+install_built_plugin() {
+	local name="$1" version="$2" bin="$TOOLS_DIR/plugins/pulumi-resource-$1"
+	local dir="$PULUMI_HOME/plugins/resource-$name-v$version"
+	if [ -x "$dir/pulumi-resource-$name" ] && cmp -s "$bin" "$dir/pulumi-resource-$name"; then
+		return
+	fi
+	"$TOOLS_BIN/pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >/dev/null
+}
+
+# install_official_plugin NAME VERSION: the official way, for a user with their own pulumi.
+install_official_plugin() {
+	local name="$1" version="$2"
+	if pulumi plugin ls 2>/dev/null | awk '{print $1, $3}' | grep -qx "$name $version"; then
+		return
+	fi
+	pulumi plugin install resource "$name" "$version" ||
+		die "could not install the $name $version plugin; on a machine without internet run: npm run setup -- --build-toolchain"
+}
+
+sdk_plugin_version() {
+	node -p "require('$PROJECT_ROOT/node_modules/@pulumi/$1/package.json').pulumi.version"
+}
+
+main() {
+	log_step "setup in $PROJECT_ROOT"
+	step "node >= $NODE_MIN_MAJOR" ensure_node
+	use_project_node
+	step "npm dependencies" ensure_npm_deps "$PROJECT_ROOT"
+	[ "$(sdk_plugin_version command)" = "$COMMAND_PLUGIN_VERSION" ] ||
+		die "@pulumi/command asks for plugin $(sdk_plugin_version command) but setup builds $COMMAND_PLUGIN_VERSION: update COMMAND_PLUGIN_VERSION in scripts/lib.sh"
+
+	local user_pulumi=""
+	if [ ! -x "$TOOLS_BIN/pulumi" ] && ! $FORCE_BUILD; then
+		user_pulumi="$(command -v pulumi || true)"
+	fi
+	if [ -n "$user_pulumi" ]; then
+		log_step "using $user_pulumi ($(pulumi version)); installing plugins the official way"
+		step "plugin command $COMMAND_PLUGIN_VERSION" install_official_plugin command "$COMMAND_PLUGIN_VERSION"
+	else
+		command -v go >/dev/null || die "no pulumi CLI and no Go toolchain found. Install Pulumi the official way \
+(https://www.pulumi.com/docs/iac/download-install/) and run npm run setup again, or install Go 1.26+ to build it here."
+		step "pulumi CLI $PULUMI_CLI_VERSION" build_cli
+		step "language host nodejs" build_language_host
+		step "command provider $COMMAND_PLUGIN_VERSION" build_command_provider
+		use_project_pulumi
+		step "plugin cache" install_built_plugin command "$COMMAND_PLUGIN_VERSION"
+	fi
+	printf '    %-28s %6.1fs\n' "setup total" "$(awk -v d="$(($(now_ms) - SETUP_START))" 'BEGIN{print d/1000}')" >&2
+}
+
+main

@@ -1,0 +1,122 @@
+// Helpers for end-to-end tests: the local VPS, and Pulumi stacks in a throwaway state backend.
+import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+
+export const projectRoot = path.resolve(__dirname, "..", "..");
+
+export interface Vps {
+  host: string;
+  port: number;
+  user: string;
+  keyFile: string;
+  privateKey: string;
+  hostKey: string;
+  root: string;
+  knownHosts: string;
+}
+
+/** Starts the local VPS (idempotent) without touching the `local` stack, and returns its connection. */
+export function localVps(): Vps {
+  const up = run("bash", ["scripts/local-vps.sh", "up"], { env: { LOCAL_VPS_NO_STACK: "1" } });
+  if (up.status !== 0) throw new Error(`local-vps up failed:\n${up.stdout}\n${up.stderr}`);
+  const env = run("bash", ["scripts/local-vps.sh", "env"]);
+  const vars: Record<string, string> = {};
+  for (const line of env.stdout.split("\n")) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m) vars[m[1]] = m[2].replace(/^\$?'(.*)'$/, "$1").replace(/\\ /g, " ");
+  }
+  return {
+    host: vars.VPS_HOST,
+    port: Number(vars.VPS_PORT),
+    user: vars.VPS_USER,
+    keyFile: vars.VPS_KEY_FILE,
+    privateKey: readFileSync(vars.VPS_KEY_FILE, "utf8"),
+    hostKey: vars.VPS_HOST_KEY,
+    root: vars.VPS_ROOT,
+    knownHosts: vars.VPS_KNOWN_HOSTS,
+  };
+}
+
+/** Runs a command on the local VPS as the deploy user. */
+export function sshRun(vps: Vps, script: string, input?: string): SpawnSyncReturns<string> {
+  return run("ssh", [
+    "-q", "-i", vps.keyFile, "-p", String(vps.port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${vps.knownHosts}`,
+    `${vps.user}@${vps.host}`, script,
+  ], { input });
+}
+
+export function run(
+  cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; input?: string } = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, {
+    cwd: opts.cwd ?? projectRoot,
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+/** A stack of a Pulumi program in its own file backend, with a throwaway passphrase. */
+export class TestStack {
+  readonly backend = mkdtempSync(path.join(tmpdir(), "vps-release-e2e-"));
+  readonly name: string;
+  /** `prefix` must start with "e2e-": Pulumi.e2e-*.yaml files are git-ignored. The name gets a random suffix. */
+  constructor(readonly programDir: string, prefix: string) {
+    this.name = `${prefix}-${randomBytes(3).toString("hex")}`;
+    const r = this.pulumi(["stack", "init", this.name]);
+    if (r.status !== 0) throw new Error(`stack init failed: ${r.stderr}`);
+  }
+
+  pulumi(args: string[], input?: string): SpawnSyncReturns<string> {
+    return run("bash", ["scripts/pulumi.sh", "-C", this.programDir, ...args], {
+      env: {
+        PULUMI_BACKEND_URL: `file://${this.backend}`,
+        PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase",
+        PULUMI_STACK: "",
+      },
+      input,
+    });
+  }
+
+  setConfig(key: string, value: string, opts: { secret?: boolean } = {}): void {
+    const args = ["config", "set", "-s", this.name, key];
+    const r = opts.secret
+      ? this.pulumi([...args, "--secret"], value)
+      : this.pulumi([...args, "--", value]);
+    if (r.status !== 0) throw new Error(`config set ${key} failed: ${r.stderr}`);
+  }
+
+  setVps(vps: Vps, overrides: Partial<Record<"hostKey", string>> = {}): void {
+    this.setConfig("vps:host", vps.host);
+    this.setConfig("vps:port", String(vps.port));
+    this.setConfig("vps:user", vps.user);
+    this.setConfig("vps:hostKey", overrides.hostKey ?? vps.hostKey);
+    this.setConfig("vps:privateKey", vps.privateKey, { secret: true });
+  }
+
+  up(extra: string[] = []): SpawnSyncReturns<string> {
+    return this.pulumi(["up", "-s", this.name, "--yes", "--skip-preview", "--non-interactive", ...extra]);
+  }
+
+  preview(extra: string[] = []): SpawnSyncReturns<string> {
+    return this.pulumi(["preview", "-s", this.name, "--non-interactive", ...extra]);
+  }
+
+  /** Removes the stack and its Pulumi.<stack>.yaml; the VPS is left as it is. */
+  remove(): void {
+    this.pulumi(["stack", "rm", "-s", this.name, "--force", "--yes"]);
+    rmSync(this.backend, { recursive: true, force: true });
+    rmSync(path.join(this.programDir, `Pulumi.${this.name}.yaml`), { force: true });
+  }
+
+  outputs(): Record<string, unknown> {
+    const r = this.pulumi(["stack", "output", "-s", this.name, "--json", "--show-secrets"]);
+    if (r.status !== 0) throw new Error(`stack output failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  }
+}
