@@ -237,18 +237,13 @@ func (s *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 	if err != nil {
 		return nil, err
 	}
-	env := map[string]string{
-		"PULUMI_COMMAND_STDOUT": str(props, "stdout"),
-		"PULUMI_COMMAND_STDERR": str(props, "stderr"),
-	}
-	if !boolOr(props, "addPreviousOutputInEnv", true) {
-		env = map[string]string{}
-	}
-	for k, v := range strMap(props, "environment") {
-		env[k] = v
+	implicit := map[string]string{}
+	if boolOr(props, "addPreviousOutputInEnv", true) {
+		implicit["PULUMI_COMMAND_STDOUT"] = str(props, "stdout")
+		implicit["PULUMI_COMMAND_STDERR"] = str(props, "stderr")
 	}
 	outLog, errLog := s.loggers(ctx, req.GetUrn(), str(props, "logging"))
-	_, err = run(ctx, conn, del, str(props, "stdin"), env, outLog, errLog)
+	_, err = run(ctx, conn, del, str(props, "stdin"), strMap(props, "environment"), implicit, outLog, errLog)
 	return &emptypb.Empty{}, err
 }
 
@@ -280,16 +275,13 @@ func (s *server) apply(ctx context.Context, urn string, olds, news resource.Prop
 		if err != nil {
 			return nil, err
 		}
-		env := map[string]string{}
+		implicit := map[string]string{}
 		if update && olds != nil && boolOr(news, "addPreviousOutputInEnv", true) {
-			env["PULUMI_COMMAND_STDOUT"] = str(olds, "stdout")
-			env["PULUMI_COMMAND_STDERR"] = str(olds, "stderr")
-		}
-		for k, v := range strMap(news, "environment") {
-			env[k] = v
+			implicit["PULUMI_COMMAND_STDOUT"] = str(olds, "stdout")
+			implicit["PULUMI_COMMAND_STDERR"] = str(olds, "stderr")
 		}
 		outLog, errLog := s.loggers(ctx, urn, str(news, "logging"))
-		res, err = run(ctx, conn, cmd, str(news, "stdin"), env, outLog, errLog)
+		res, err = run(ctx, conn, cmd, str(news, "stdin"), strMap(news, "environment"), implicit, outLog, errLog)
 		if err != nil {
 			return nil, err
 		}
@@ -419,4 +411,3 @@ func parseConnection(v resource.PropertyValue) (connection, error) {
 	}
 	return c, nil
 }
-

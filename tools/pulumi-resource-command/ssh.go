@@ -174,7 +174,9 @@ func (l *lineLogger) flush() {
 }
 
 // run executes cmd in one SSH session, with stdin and env, streaming lines to the log callbacks.
-func run(ctx context.Context, conn connection, cmd, stdin string, env map[string]string,
+// env must reach the command (an error if the server refuses it); implicitEnv is best effort
+// (PULUMI_COMMAND_STDOUT/STDERR, which most servers' AcceptEnv does not list).
+func run(ctx context.Context, conn connection, cmd, stdin string, env, implicitEnv map[string]string,
 	logOut, logErr func(string),
 ) (runResult, error) {
 	client, err := conn.dial(ctx)
@@ -187,6 +189,9 @@ func run(ctx context.Context, conn connection, cmd, stdin string, env map[string
 		return runResult{}, fmt.Errorf("ssh session: %w", err)
 	}
 	defer session.Close()
+	for k, v := range implicitEnv {
+		_ = session.Setenv(k, v)
+	}
 	for k, v := range env {
 		if err := session.Setenv(k, v); err != nil {
 			return runResult{}, fmt.Errorf("environment %s: the SSH server refused it (it must be listed in the "+

@@ -1,0 +1,37 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { layout } from "../paths";
+import { EcosystemInput, renderEcosystem } from "../scripts/ecosystem";
+import { writeFileScript } from "../scripts/files";
+
+export interface Pm2EcosystemArgs {
+  /** SSH connection to the VPS. */
+  connection: command.types.input.remote.ConnectionArgs;
+  /** What the ecosystem file describes: root, app name, script, port, instances, timeouts. */
+  ecosystem: EcosystemInput;
+}
+
+/**
+ * shared/ecosystem.config.js, uploaded when its content changes (on stdin). The release command
+ * is keyed on `contentHash`, so a change here re-activates the live release (startOrReload --update-env).
+ */
+export class Pm2Ecosystem extends pulumi.ComponentResource {
+  /** sha256 of the file's content. */
+  readonly contentHash: pulumi.Output<string>;
+
+  constructor(name: string, args: Pm2EcosystemArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("vps:deploy:Pm2Ecosystem", name, {}, opts);
+    const content = renderEcosystem(args.ecosystem);
+    const file = new command.remote.Command(`${name}-file`, {
+      connection: args.connection,
+      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js"),
+      stdin: content,
+      addPreviousOutputInEnv: false,
+      logging: "stdoutAndStderr",
+    }, { parent: this });
+    const hash = createHash("sha256").update(content).digest("hex");
+    this.contentHash = file.stdout.apply(() => hash);
+    this.registerOutputs({ contentHash: this.contentHash });
+  }
+}

@@ -1,0 +1,104 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { incomingArtifact, releaseDir } from "../paths";
+import { parseReleaseResult, releaseScript } from "../scripts/release";
+
+export interface ReleaseArgs {
+  /** SSH connection to the VPS. */
+  connection: command.types.input.remote.ConnectionArgs;
+  /** Deploy root. */
+  root: string;
+  /** Release id: the first 12 hex digits of the artifact's sha256. */
+  releaseId: string;
+  /** The tarball to upload and deploy; unset to activate `releaseId`, already on the VPS. */
+  artifact?: { path: string; sha256: string };
+  /** The app settings the release script needs. */
+  app: {
+    name: string;
+    script: string;
+    port: number;
+    healthPath: string;
+    healthTimeout: number;
+    keepReleases: number;
+    migrate: string;
+    backup: string;
+    lockTimeout: number;
+  };
+  /** Re-activate the release when the ecosystem file changes. */
+  ecosystemHash: pulumi.Input<string>;
+  /** Re-activate the release when the shared .env changes (a secret hash). */
+  envHash: pulumi.Input<string>;
+  /** Recorded in revisions.log: who asked for this activation. Default `pulumi up`. */
+  source?: string;
+}
+
+/**
+ * The release: the upload (CopyToRemote) and the activation (a remote Command running the
+ * release script), both keyed by the artifact's hash. A new id replaces them: the new one is
+ * created first and there is no delete command, so a failed activation leaves the previous
+ * release live and recorded in the stack.
+ */
+export class Release extends pulumi.ComponentResource {
+  readonly releaseId: pulumi.Output<string>;
+  readonly previousReleaseId: pulumi.Output<string>;
+  readonly artifactSha256: pulumi.Output<string>;
+  readonly releaseDir: pulumi.Output<string>;
+  readonly healthUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("vps:deploy:Release", name, {}, opts);
+    const common = {
+      root: args.root,
+      releaseId: args.releaseId,
+      appName: args.app.name,
+      script: args.app.script,
+      port: args.app.port,
+      healthPath: args.app.healthPath,
+      healthTimeout: args.app.healthTimeout,
+      keepReleases: args.app.keepReleases,
+      migrate: args.app.migrate,
+      backup: args.app.backup,
+      lockTimeout: args.app.lockTimeout,
+      source: args.source ?? "pulumi up",
+    };
+    let upload: command.remote.CopyToRemote | undefined;
+    let create: string;
+    if (args.artifact) {
+      const incoming = incomingArtifact(args.root, args.artifact.sha256);
+      upload = new command.remote.CopyToRemote(`${name}-upload`, {
+        connection: args.connection,
+        source: new pulumi.asset.FileAsset(args.artifact.path),
+        remotePath: incoming,
+        triggers: [args.artifact.sha256],
+      }, { parent: this });
+      create = releaseScript({ kind: "deploy", ...common, sha256: args.artifact.sha256, incoming });
+    } else {
+      create = releaseScript({ kind: "activate", ...common });
+    }
+    const activate = new command.remote.Command(`${name}-activate`, {
+      connection: args.connection,
+      create,
+      triggers: [args.releaseId, args.ecosystemHash, args.envHash],
+      addPreviousOutputInEnv: false,
+      logging: "stdoutAndStderr",
+    }, { parent: this, dependsOn: upload ? [upload] : [] });
+
+    const result = pulumi.unsecret(activate.stdout).apply((out) => {
+      const r = parseReleaseResult(out);
+      if (!r) throw new Error(`the release script printed no RESULT line:\n${out}`);
+      return r;
+    });
+    this.releaseId = result.apply((r) => r.releaseId);
+    this.previousReleaseId = result.apply((r) => r.previousReleaseId);
+    this.artifactSha256 = result.apply((r) => r.artifactSha256);
+    this.releaseDir = pulumi.output(releaseDir(args.root, args.releaseId));
+    this.healthUrl = pulumi.output(`http://127.0.0.1:${args.app.port}${args.app.healthPath}`);
+    this.registerOutputs({
+      releaseId: this.releaseId,
+      previousReleaseId: this.previousReleaseId,
+      artifactSha256: this.artifactSha256,
+      releaseDir: this.releaseDir,
+      healthUrl: this.healthUrl,
+    });
+  }
+}

@@ -1,0 +1,42 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { layout } from "../paths";
+import { renderEnvFile } from "../scripts/env";
+import { writeFileScript } from "../scripts/files";
+import { quote } from "../shell";
+
+export interface SharedEnvArgs {
+  /** SSH connection to the VPS. */
+  connection: command.types.input.remote.ConnectionArgs;
+  /** Deploy root. */
+  root: string;
+  /** The app's environment (secret): becomes shared/.env, mode 0600. */
+  env: pulumi.Input<Record<string, string>>;
+}
+
+/**
+ * shared/.env, mode 0600, sent on stdin: the values are never in script text, logs or plaintext
+ * state. The script names the keys (not the values), so a preview shows which keys change.
+ */
+export class SharedEnv extends pulumi.ComponentResource {
+  /** sha256 of the file's content, as a secret (a hash of short values could be guessed). */
+  readonly contentHash: pulumi.Output<string>;
+
+  constructor(name: string, args: SharedEnvArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("vps:deploy:SharedEnv", name, {}, opts);
+    const env = pulumi.secret(args.env);
+    const content = env.apply(renderEnvFile);
+    const keys = pulumi.unsecret(env.apply((e) => Object.keys(e).sort()));
+    const file = new command.remote.Command(`${name}-file`, {
+      connection: args.connection,
+      create: keys.apply((k) => writeFileScript(layout(args.root).sharedEnv, "600", ".env",
+        `keys: ${k.length === 0 ? "(none)" : k.map((key) => quote(key)).join(" ")}`)),
+      stdin: content,
+      addPreviousOutputInEnv: false,
+    }, { parent: this });
+    this.contentHash = pulumi.secret(pulumi.all([content, file.stdout]).apply(([c]) =>
+      createHash("sha256").update(c).digest("hex")));
+    this.registerOutputs({ contentHash: this.contentHash });
+  }
+}

@@ -1,0 +1,271 @@
+// Stack config (DESIGN.md "Stack config"): parsed once, every error at once, each naming the key,
+// what was wrong and the command that fixes it. parseConfig is pure; readConfig reads the stack.
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "node:path";
+
+/** Connection to the VPS. */
+export interface VpsConfig {
+  /** Address of the VPS. Required. */
+  host: string;
+  /** SSH port. Default 22. */
+  port: number;
+  /** SSH user that owns the deploy root. Required. */
+  user: string;
+  /** That user's private key (secret; the caller wraps it with pulumi.secret). Required. */
+  privateKey: string;
+  /** The VPS's public host key, `type base64`; a host that shows another key is refused. Required. */
+  hostKey: string;
+  /** Deploy root, an absolute path. Required. */
+  root: string;
+}
+
+/** The app and how it is released. */
+export interface AppConfig {
+  /** PM2 app name. Default `blue-video-backend`. */
+  name: string;
+  /** Release tarball, absolute (resolved against the project root). Exclusive with `release`. */
+  artifact?: string;
+  /** Id of a release already on the VPS to activate (rollback, promotion). Exclusive with `artifact`. */
+  release?: string;
+  /** Entry file, relative to the release root. Default `dist/server.js`. */
+  script: string;
+  /** Passed to the app as PORT. Default 3000. */
+  port: number;
+  /** PM2 cluster instances. Default 2. */
+  instances: number;
+  /** Health path, checked at http://127.0.0.1:PORT/PATH. Default `/health`. */
+  healthPath: string;
+  /** Seconds the new release has to become healthy. Default 60. */
+  healthTimeout: number;
+  /** Releases kept on the VPS (the live one and the one before it are never pruned). Default 5. */
+  keepReleases: number;
+  /** Run in the new release before the switch; empty disables. Default `npx prisma migrate deploy`. */
+  migrate: string;
+  /**
+   * Backup before migrating: `auto` (default) copies a SQLite database named by a `file:` DATABASE_URL
+   * into backups/; empty disables; anything else is a command run in the release with BACKUP_DIR set.
+   */
+  backup: string;
+  /** Seconds a deploy waits for another deploy's VPS lock before it fails. Default 120. */
+  lockTimeout: number;
+  /** Secret; keys and values become the app's environment and the shared `.env`. Default `{}`. */
+  env: Record<string, string>;
+}
+
+export interface DeployConfig {
+  vps: VpsConfig;
+  app: AppConfig;
+}
+
+export const DEFAULTS = {
+  port: 22,
+  appName: "blue-video-backend",
+  script: "dist/server.js",
+  appPort: 3000,
+  instances: 2,
+  healthPath: "/health",
+  healthTimeout: 60,
+  keepReleases: 5,
+  migrate: "npx prisma migrate deploy",
+  backup: "auto",
+  lockTimeout: 120,
+} as const;
+
+/** Variables the deploy sets itself; app:env may not override them. */
+export const RESERVED_ENV = ["PORT", "NODE_ENV", "RELEASE_ID"] as const;
+
+const HOST_KEY_TYPES = [
+  "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+  "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  ` +
+      problems.join("\n  "));
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads one raw config value by its full key (`vps:host`); undefined when unset. */
+export type RawConfig = (key: string) => string | undefined;
+
+/**
+ * Parses and validates the whole stack config. Returns the config, or throws a ConfigError that
+ * lists every problem. `projectRoot` resolves a relative app:artifact.
+ */
+export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
+  const problems: string[] = [];
+  const bad = (key: string, what: string, got: string | undefined, fix: string) =>
+    problems.push(`${key}: ${what}${got === undefined ? "" : `, got ${JSON.stringify(truncate(got))}`} (${fix})`);
+  const set = (key: string, example: string) => `pulumi config set ${key} ${example}`;
+
+  const required = (key: string, example: string, secret = false): string => {
+    const v = raw(key);
+    if (v === undefined || v.trim() === "") {
+      problems.push(`${key}: required, not set (${secret ? `pulumi config set --secret ${key} < FILE` : set(key, example)})`);
+      return "";
+    }
+    return v;
+  };
+  const integer = (key: string, def: number, min: number, max: number): number => {
+    const v = raw(key);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) {
+      bad(key, `expected an integer ${min}-${max}`, v, set(key, String(def)));
+      return def;
+    }
+    return Number(v);
+  };
+
+  // vps:*
+  const host = required("vps:host", "203.0.113.10");
+  if (host && !/^[A-Za-z0-9.:[\]-]+$/.test(host)) {
+    bad("vps:host", "expected a host name or IP address", host, set("vps:host", "203.0.113.10"));
+  }
+  const port = integer("vps:port", DEFAULTS.port, 1, 65535);
+  const user = required("vps:user", "deploy");
+  if (user && !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) {
+    bad("vps:user", "expected a Unix user name", user, set("vps:user", "deploy"));
+  }
+  const privateKey = required("vps:privateKey", "", true);
+  if (privateKey && !/^-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----\r?\n[\s\S]+\n-----END ([A-Z0-9]+ )?PRIVATE KEY-----\s*$/.test(privateKey.trim() + "\n")) {
+    // Never echo the value: it is a secret.
+    problems.push("vps:privateKey: expected a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----) " +
+      "(pulumi config set --secret vps:privateKey < ~/.ssh/id_ed25519)");
+  }
+  const hostKey = required("vps:hostKey", "'ssh-ed25519 AAAA...'");
+  if (hostKey) {
+    const parts = hostKey.trim().split(/\s+/);
+    const ok = parts.length >= 2 && HOST_KEY_TYPES.includes(parts[0]) && /^[A-Za-z0-9+/]+={0,2}$/.test(parts[1]) &&
+      !hostKey.trim().includes("\n");
+    if (!ok) {
+      bad("vps:hostKey", "expected one public key line like \"ssh-ed25519 AAAA...\"", hostKey,
+        `ssh-keyscan -t ed25519 HOST, then ${set("vps:hostKey", "'ssh-ed25519 AAAA...'")}`);
+    }
+  }
+  const root = required("vps:root", "/home/deploy/apps/api");
+  if (root) {
+    const normal = path.posix.normalize(root);
+    if (!root.startsWith("/") || root === "/" || root.split("/").includes("..") || /[\s'"\\$`]/.test(root) ||
+      normal !== root.replace(/\/+$/, "")) {
+      bad("vps:root", "expected an absolute, normalized path other than / without spaces or quotes", root,
+        set("vps:root", "/home/deploy/apps/api"));
+    }
+  }
+
+  // app:*
+  const name = raw("app:name") ?? DEFAULTS.appName;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    bad("app:name", "expected letters, digits, . _ - (at most 64)", name, set("app:name", DEFAULTS.appName));
+  }
+  const artifactRaw = emptyToUndefined(raw("app:artifact"));
+  const release = emptyToUndefined(raw("app:release"));
+  if (artifactRaw && release) {
+    problems.push("app:artifact and app:release are both set; they are exclusive " +
+      "(pulumi config rm app:release to deploy the artifact, or pulumi config rm app:artifact to activate the release)");
+  } else if (!artifactRaw && !release) {
+    problems.push("app:artifact or app:release: one is required (npm run package -- examples/backend, then " +
+      "pulumi config set app:artifact PATH; or pulumi config set app:release ID)");
+  }
+  if (release && !/^[0-9a-f]{12}$/.test(release)) {
+    bad("app:release", "expected a release id, 12 lowercase hex digits", release, set("app:release", "0123456789ab"));
+  }
+  const script = raw("app:script") ?? DEFAULTS.script;
+  if (script.startsWith("/") || script.split("/").includes("..") || script.trim() === "" || /[\s'"\\$`]/.test(script)) {
+    bad("app:script", "expected a relative path inside the release, without spaces or quotes", script,
+      set("app:script", DEFAULTS.script));
+  }
+  const appPort = integer("app:port", DEFAULTS.appPort, 1, 65535);
+  const instances = integer("app:instances", DEFAULTS.instances, 1, 64);
+  const healthPath = raw("app:healthPath") ?? DEFAULTS.healthPath;
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/.test(healthPath)) {
+    bad("app:healthPath", "expected a URL path starting with /", healthPath, set("app:healthPath", DEFAULTS.healthPath));
+  }
+  const healthTimeout = integer("app:healthTimeout", DEFAULTS.healthTimeout, 1, 3600);
+  const keepReleases = integer("app:keepReleases", DEFAULTS.keepReleases, 2, 100);
+  const lockTimeout = integer("app:lockTimeout", DEFAULTS.lockTimeout, 0, 3600);
+  const migrate = raw("app:migrate") ?? DEFAULTS.migrate;
+  const backup = raw("app:backup") ?? DEFAULTS.backup;
+  for (const [key, v] of [["app:migrate", migrate], ["app:backup", backup]] as const) {
+    if (v.includes("\n")) bad(key, "expected one line", v, set(key, `'${key === "app:migrate" ? DEFAULTS.migrate : "auto"}'`));
+  }
+
+  const env = parseEnv(raw("app:env"), problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    vps: { host, port, user, privateKey, hostKey: hostKey.trim().split(/\s+/).slice(0, 2).join(" "), root: root.replace(/\/+$/, "") },
+    app: {
+      name,
+      artifact: artifactRaw === undefined ? undefined : path.resolve(projectRoot, artifactRaw),
+      release,
+      script,
+      port: appPort,
+      instances,
+      healthPath,
+      healthTimeout,
+      keepReleases,
+      migrate,
+      backup,
+      lockTimeout,
+      env,
+    },
+  };
+}
+
+function parseEnv(rawEnv: string | undefined, problems: string[]): Record<string, string> {
+  const fix = "pulumi config set --secret --path 'app:env.NAME' VALUE";
+  if (rawEnv === undefined || rawEnv.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rawEnv);
+  } catch {
+    problems.push(`app:env: expected an object of NAME: value (${fix})`);
+    return {};
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    problems.push(`app:env: expected an object of NAME: value (${fix})`);
+    return {};
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      problems.push(`app:env: ${JSON.stringify(truncate(k))} is not a valid variable name (letters, digits, _; ` +
+        `not starting with a digit) (pulumi config rm --path 'app:env.${k}')`);
+      continue;
+    }
+    if ((RESERVED_ENV as readonly string[]).includes(k)) {
+      const which = k === "PORT" ? "set app:port instead" : "the deploy sets it";
+      problems.push(`app:env: ${k} is reserved, ${which} (pulumi config rm --path 'app:env.${k}')`);
+      continue;
+    }
+    if (typeof v === "string") env[k] = v;
+    else if (typeof v === "number" || typeof v === "boolean") env[k] = String(v);
+    else problems.push(`app:env.${k}: expected a string value (values are never shown) (${fix.replace("NAME", k)})`);
+  }
+  return env;
+}
+
+function emptyToUndefined(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === "" ? undefined : v.trim();
+}
+
+function truncate(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/**
+ * Reads and validates the stack's config. Values are read raw (runtime.getConfig does not warn on
+ * secrets) so that every key is checked before any resource exists; the caller wraps the secret
+ * ones (vps:privateKey, app:env) with pulumi.secret.
+ */
+export function readStackConfig(projectRoot: string): DeployConfig {
+  try {
+    return parseConfig((key) => pulumi.runtime.getConfig(key), projectRoot);
+  } catch (e) {
+    // RunError: the message is shown as is, without a stack trace.
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,48 @@
+// The VPS layout (DESIGN.md "On the VPS") as pure functions of the deploy root.
+import * as path from "node:path";
+
+export interface Layout {
+  root: string;
+  releases: string;
+  shared: string;
+  sharedEnv: string;
+  ecosystem: string;
+  logs: string;
+  outLog: string;
+  errLog: string;
+  data: string;
+  backups: string;
+  incoming: string;
+  current: string;
+  revisionsLog: string;
+  lockFile: string;
+}
+
+export function layout(root: string): Layout {
+  const j = (...parts: string[]) => path.posix.join(root, ...parts);
+  return {
+    root,
+    releases: j("releases"),
+    shared: j("shared"),
+    sharedEnv: j("shared", ".env"),
+    ecosystem: j("shared", "ecosystem.config.js"),
+    logs: j("shared", "logs"),
+    outLog: j("shared", "logs", "out.log"),
+    errLog: j("shared", "logs", "err.log"),
+    data: j("shared", "data"),
+    backups: j("backups"),
+    incoming: j(".incoming"),
+    current: j("current"),
+    revisionsLog: j("revisions.log"),
+    lockFile: j(".deploy.lock"),
+  };
+}
+
+export function releaseDir(root: string, id: string): string {
+  return path.posix.join(root, "releases", id);
+}
+
+/** Where an uploaded tarball waits until the release script verifies and extracts it. */
+export function incomingArtifact(root: string, sha256: string): string {
+  return path.posix.join(root, ".incoming", `${sha256}.tar.gz`);
+}

@@ -1,0 +1,100 @@
+// The release script (DESIGN.md "The release sequence"): one bash script, run over SSH, that
+// takes a release live or leaves the previous one serving. Pure: typed input -> shell text.
+// Only the header carries values (each through quote()); the body is fixed text.
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { layout } from "../paths";
+import { assignments, script } from "../shell";
+
+interface Common {
+  /** Deploy root. */
+  root: string;
+  /** Release id (12 hex digits). */
+  releaseId: string;
+  /** PM2 app name. */
+  appName: string;
+  /** Entry file, relative to the release. */
+  script: string;
+  /** Live PORT. */
+  port: number;
+  /** Health path. */
+  healthPath: string;
+  /** Seconds for the preflight and the live health check, each. */
+  healthTimeout: number;
+  /** Releases to keep (the live and the previous one are always kept). */
+  keepReleases: number;
+  /** Migration command, empty to skip. */
+  migrate: string;
+  /** `auto`, empty, or a backup command. */
+  backup: string;
+  /** Seconds to wait for the VPS deploy lock. */
+  lockTimeout: number;
+  /** Free text recorded in revisions.log (who asked for this activation: up, rollback, promotion). */
+  source: string;
+}
+
+/** Deploy a new artifact that was uploaded to `incoming`. */
+export interface DeployInput extends Common {
+  kind: "deploy";
+  /** Full sha256 of the tarball. */
+  sha256: string;
+  /** Where the tarball was uploaded. */
+  incoming: string;
+}
+
+/** Activate a release that is already on the VPS (rollback, promotion, or an env/ecosystem change). */
+export interface ActivateInput extends Common {
+  kind: "activate";
+}
+
+export type ReleaseInput = DeployInput | ActivateInput;
+
+/** The fields the script prints on its last line, `RESULT {json}`. */
+export interface ReleaseResult {
+  releaseId: string;
+  previousReleaseId: string;
+  artifactSha256: string;
+}
+
+export function parseReleaseResult(stdout: string): ReleaseResult | undefined {
+  const line = stdout.split("\n").reverse().find((l) => l.startsWith("RESULT "));
+  return line === undefined ? undefined : (JSON.parse(line.slice("RESULT ".length)) as ReleaseResult);
+}
+
+export function releaseScript(input: ReleaseInput): string {
+  const l = layout(input.root);
+  let mode: { MODE: string; SHA256: string; INCOMING: string };
+  switch (input.kind) {
+    case "deploy":
+      mode = { MODE: "deploy", SHA256: input.sha256, INCOMING: input.incoming };
+      break;
+    case "activate":
+      mode = { MODE: "activate", SHA256: "", INCOMING: "" };
+      break;
+    default: {
+      const never: never = input;
+      throw new Error(`unknown release kind ${JSON.stringify(never)}`);
+    }
+  }
+  return script(
+    assignments({
+      ROOT: l.root,
+      RELEASE_ID: input.releaseId,
+      ...mode,
+      APP_NAME: input.appName,
+      APP_SCRIPT: input.script,
+      APP_PORT: input.port,
+      HEALTH_PATH: input.healthPath,
+      HEALTH_TIMEOUT: input.healthTimeout,
+      KEEP_RELEASES: input.keepReleases,
+      MIGRATE: input.migrate,
+      BACKUP: input.backup,
+      LOCK_TIMEOUT: input.lockTimeout,
+      SOURCE: input.source,
+    }),
+    RELEASE_BODY,
+  );
+}
+
+/** The fixed body; read once. It is a file so that it reads (and lints) as the shell it is. */
+const RELEASE_BODY = readFileSync(path.join(__dirname, "release.body.sh"), "utf8");

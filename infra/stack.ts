@@ -1,0 +1,43 @@
+// Turns validated config into what the components take: the SSH connection and the checked artifact.
+import * as pulumi from "@pulumi/pulumi";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { assertSafeArchive, releaseIdOf, sha256Of } from "./artifact";
+import { VpsConfig } from "./config";
+
+/** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
+export function connectionFor(vps: VpsConfig) {
+  return {
+    host: vps.host,
+    port: vps.port,
+    user: vps.user,
+    privateKey: pulumi.secret(vps.privateKey),
+    hostKey: vps.hostKey,
+    perDialTimeout: 15,
+    dialErrorLimit: 3,
+  };
+}
+
+export interface CheckedArtifact {
+  path: string;
+  sha256: string;
+  releaseId: string;
+}
+
+/**
+ * Hashes and inspects the release tarball before anything touches the VPS: a missing file, a file
+ * that is not a gzip tarball, or an unsafe entry fails the preview with the entry named.
+ */
+export function checkArtifact(file: string): CheckedArtifact {
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    throw new pulumi.RunError(`app:artifact: ${file} does not exist (npm run package -- examples/backend, ` +
+      "then pulumi config set app:artifact PATH)");
+  }
+  const bytes = readFileSync(file);
+  try {
+    assertSafeArchive(bytes);
+  } catch (e) {
+    throw new pulumi.RunError(`app:artifact: ${file} is refused: ${(e as Error).message}`);
+  }
+  const sha256 = sha256Of(bytes);
+  return { path: file, sha256, releaseId: releaseIdOf(sha256) };
+}
