@@ -1,0 +1,150 @@
+// The wiring under Pulumi mocks: which resources exist, their inputs, their order, and that no
+// secret reaches any script text. Real behaviour is covered end to end; this is the wiring.
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+
+interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  dependsOn: string[];
+}
+const recorded: Recorded[] = [];
+const deps = new Map<string, string[]>();
+
+const SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ib2R5\n-----END OPENSSH PRIVATE KEY-----\n";
+const SECRET_VALUE = "env-secret-value-$(id)";
+
+async function names(d: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | pulumi.Input<pulumi.Resource> | undefined) {
+  const list = await pulumi.output(d ?? []).promise();
+  const arr = (Array.isArray(list) ? list : [list]) as pulumi.Resource[];
+  return Promise.all(arr.map(async (r) => (await pulumi.output(r.urn).promise()).split("::").pop() as string));
+}
+
+before(async () => {
+  await pulumi.runtime.setMocks({
+    newResource: (args) => {
+      const state = { ...args.inputs };
+      if (args.type === "command:remote:Command") {
+        state.stdout = args.name === "release-activate"
+          ? 'RESULT {"releaseId":"0123456789ab","previousReleaseId":"ba9876543210","artifactSha256":"ab"}'
+          : "ok";
+      }
+      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, dependsOn: [] });
+      return { id: `${args.name}-id`, state };
+    },
+    call: () => ({}),
+  }, "vps-release", "test", false);
+});
+
+// Records each resource's dependsOn; passed to the components, it applies to their children too.
+const capture: pulumi.ResourceTransformation = (args) => {
+  deps.set(args.name, []);
+  void names(args.opts.dependsOn).then((n) => deps.set(args.name, n));
+  return undefined;
+};
+
+/** Mocks hand secret inputs over wrapped in Pulumi's secret signature; this unwraps them. */
+function plain(v: unknown): unknown {
+  const SIG = "4dabf18193072939515e22adb298388d";
+  if (v !== null && typeof v === "object" && (v as Record<string, unknown>)[SIG] === "1b47061264138c4ac30d75fd1eb44270") {
+    return plain((v as Record<string, unknown>).value);
+  }
+  return Array.isArray(v) ? v.map(plain) : v;
+}
+
+function isSecret(v: unknown): boolean {
+  return v !== null && typeof v === "object" && "4dabf18193072939515e22adb298388d" in (v as object);
+}
+
+function find(name: string): Recorded {
+  const r = recorded.find((x) => x.name === name);
+  assert.ok(r, `no resource ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+  return r;
+}
+
+describe("components under mocks", () => {
+  const connection = {
+    host: "127.0.0.1", port: 2222, user: "deploy", privateKey: pulumi.secret(SECRET_KEY), hostKey: "ssh-ed25519 AAAA",
+  };
+  const app = {
+    name: "api", script: "dist/server.js", port: 3000, healthPath: "/health", healthTimeout: 60, keepReleases: 5,
+    migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120,
+  };
+  let outputs: Record<string, pulumi.Output<string>>;
+
+  before(async () => {
+    const { HostLayout } = await import("./hostLayout");
+    const { Pm2Ecosystem } = await import("./pm2Ecosystem");
+    const { SharedEnv } = await import("./sharedEnv");
+    const { Release } = await import("./release");
+    const { layout } = await import("../paths");
+    const root = "/srv/api";
+    const host = new HostLayout("host", { connection, layout: layout(root) }, { transformations: [capture] });
+    const eco = new Pm2Ecosystem("pm2", { connection, ecosystem: { root, name: "api", script: "dist/server.js", port: 3000, instances: 2 } }, { dependsOn: [host], transformations: [capture] });
+    const env = new SharedEnv("env", { connection, root, env: { TOKEN: SECRET_VALUE, DATABASE_URL: "file:/srv/db" } }, { dependsOn: [host], transformations: [capture] });
+    const release = new Release("release", {
+      connection, root, releaseId: "0123456789ab", app,
+      artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) },
+      ecosystemHash: eco.contentHash, envHash: env.contentHash,
+    }, { dependsOn: [eco, env], transformations: [capture] });
+    outputs = { releaseId: release.releaseId, previousReleaseId: release.previousReleaseId, healthUrl: release.healthUrl, releaseDir: release.releaseDir };
+    await Promise.all(Object.values(outputs).map((o) => o.promise()));
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it("creates the layout, the two files, the upload and the activation", () => {
+    for (const n of ["host-folders", "pm2-file", "env-file", "release-upload", "release-activate"]) find(n);
+    assert.equal(find("release-upload").type, "command:remote:CopyToRemote");
+  });
+
+  it("keys the upload and the activation on the artifact's hash", () => {
+    const sha = "0123456789ab" + "c".repeat(52);
+    assert.deepEqual(find("release-upload").inputs.triggers, [sha]);
+    assert.equal(find("release-upload").inputs.remotePath, `/srv/api/.incoming/${sha}.tar.gz`);
+    const triggers = plain(find("release-activate").inputs.triggers) as unknown[];
+    assert.equal(triggers[0], "0123456789ab");
+    assert.equal(triggers.length, 3);
+  });
+
+  it("passes the private key only as a secret", () => {
+    const conn = find("release-activate").inputs.connection;
+    assert.ok(isSecret(conn), "connection must be a secret");
+  });
+
+  it("has no delete command on release resources", () => {
+    assert.equal(find("release-activate").inputs.delete, undefined);
+  });
+
+  it("orders the release after the ecosystem and the .env, and those after the layout", () => {
+    assert.deepEqual(deps.get("release")?.sort(), ["env", "pm2"]);
+    assert.deepEqual(deps.get("pm2"), ["host"]);
+    assert.deepEqual(deps.get("env"), ["host"]);
+    assert.deepEqual(deps.get("release-activate"), ["release-upload"]);
+  });
+
+  it("sends the .env on stdin and names only its keys in the script", () => {
+    const env = find("env-file");
+    assert.match(String(env.inputs.create), /^# keys: DATABASE_URL TOKEN$/m);
+    assert.ok(isSecret(env.inputs.stdin), "stdin must be a secret");
+    assert.ok(String(plain(env.inputs.stdin)).includes("TOKEN="));
+  });
+
+  it("puts no secret in any script text", () => {
+    for (const r of recorded) {
+      for (const field of ["create", "update", "delete"]) {
+        const text = String(plain(r.inputs[field]) ?? "");
+        assert.ok(!text.includes(SECRET_VALUE), `${r.name}.${field} holds an app:env value`);
+        assert.ok(!text.includes("c2VjcmV0LWtleS1ib2R5"), `${r.name}.${field} holds the private key`);
+      }
+    }
+  });
+
+  it("exports the release outputs", async () => {
+    assert.equal(await outputs.releaseId.promise(), "0123456789ab");
+    assert.equal(await outputs.previousReleaseId.promise(), "ba9876543210");
+    assert.equal(await outputs.healthUrl.promise(), "http://127.0.0.1:3000/health");
+    assert.equal(await outputs.releaseDir.promise(), "/srv/api/releases/0123456789ab");
+  });
+});

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, DEFAULTS, parseConfig } from "./config";
+
+const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const good: Record<string, string> = {
+  "vps:host": "203.0.113.10",
+  "vps:user": "deploy",
+  "vps:privateKey": KEY,
+  "vps:hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1 comment",
+  "vps:root": "/home/deploy/apps/api",
+  "app:artifact": "build/release.tar.gz",
+};
+
+function parse(over: Record<string, string | undefined>) {
+  const raw = { ...good, ...over };
+  return parseConfig((k) => raw[k], "/project");
+}
+
+function problems(over: Record<string, string | undefined>): string[] {
+  try {
+    parse(over);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+describe("parseConfig", () => {
+  it("applies every default", () => {
+    const c = parse({});
+    assert.deepEqual(c.vps, {
+      host: "203.0.113.10", port: 22, user: "deploy", privateKey: KEY,
+      hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1", root: "/home/deploy/apps/api",
+    });
+    assert.deepEqual(c.app, {
+      name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
+      script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60,
+      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {},
+    });
+  });
+
+  it("reads every key", () => {
+    const c = parse({
+      "vps:port": "2222", "app:name": "api", "app:artifact": "/abs/a.tar.gz", "app:script": "build/main.js",
+      "app:port": "8080", "app:instances": "4", "app:healthPath": "/healthz?deep=1", "app:healthTimeout": "90",
+      "app:keepReleases": "3", "app:migrate": "", "app:backup": "", "app:lockTimeout": "5",
+      "app:env": JSON.stringify({ DATABASE_URL: "file:/x.db", N: 3, TRICKY: "a'b\"c $(x) `y`\nz" }),
+    });
+    assert.equal(c.vps.port, 2222);
+    assert.equal(c.app.artifact, "/abs/a.tar.gz");
+    assert.equal(c.app.migrate, "");
+    assert.deepEqual(c.app.env, { DATABASE_URL: "file:/x.db", N: "3", TRICKY: "a'b\"c $(x) `y`\nz" });
+  });
+
+  it("takes app:release instead of app:artifact", () => {
+    const c = parse({ "app:artifact": undefined, "app:release": "0123456789ab" });
+    assert.equal(c.app.release, "0123456789ab");
+    assert.equal(c.app.artifact, undefined);
+  });
+
+  it("reports every problem at once, each with its key and fix", () => {
+    const p = problems({ "vps:host": undefined, "vps:port": "80a", "app:instances": "0", "app:healthPath": "health" });
+    assert.deepEqual(p, [
+      "vps:host: required, not set (pulumi config set vps:host 203.0.113.10)",
+      'vps:port: expected an integer 1-65535, got "80a" (pulumi config set vps:port 22)',
+      'app:instances: expected an integer 1-64, got "0" (pulumi config set app:instances 2)',
+      'app:healthPath: expected a URL path starting with /, got "health" (pulumi config set app:healthPath /health)',
+    ]);
+  });
+
+  const cases: [string, Record<string, string | undefined>, RegExp][] = [
+    ["port out of range", { "vps:port": "70000" }, /^vps:port: expected an integer 1-65535, got "70000"/],
+    ["empty user", { "vps:user": "" }, /^vps:user: required, not set \(pulumi config set vps:user deploy\)$/],
+    ["bad user", { "vps:user": "de ploy" }, /^vps:user: expected a Unix user name/],
+    ["host with a space", { "vps:host": "a b" }, /^vps:host: expected a host name or IP address/],
+    ["private key that is not a key", { "vps:privateKey": "hunter2" }, /^vps:privateKey: expected a PEM or OpenSSH private key .*--secret vps:privateKey/],
+    ["missing private key", { "vps:privateKey": undefined }, /^vps:privateKey: required, not set \(pulumi config set --secret vps:privateKey < FILE\)$/],
+    ["host key of one word", { "vps:hostKey": "AAAAC3Nza" }, /^vps:hostKey: expected one public key line.*ssh-keyscan/],
+    ["host key of unknown type", { "vps:hostKey": "ssh-foo AAAA" }, /^vps:hostKey: expected one public key line/],
+    ["relative root", { "vps:root": "apps/api" }, /^vps:root: expected an absolute, normalized path/],
+    ["root /", { "vps:root": "/" }, /^vps:root: expected an absolute/],
+    ["root with ..", { "vps:root": "/home/../etc" }, /^vps:root: expected an absolute/],
+    ["root with a quote", { "vps:root": "/home/it's" }, /^vps:root: expected an absolute/],
+    ["bad app name", { "app:name": "my app" }, /^app:name: expected letters, digits/],
+    ["both artifact and release", { "app:release": "0123456789ab" }, /^app:artifact and app:release are both set; they are exclusive/],
+    ["neither artifact nor release", { "app:artifact": undefined }, /^app:artifact or app:release: one is required/],
+    ["release id not hex", { "app:artifact": undefined, "app:release": "v1.2" }, /^app:release: expected a release id, 12 lowercase hex digits, got "v1.2"/],
+    ["script outside the release", { "app:script": "../x.js" }, /^app:script: expected a relative path inside the release/],
+    ["keepReleases below 2", { "app:keepReleases": "1" }, /^app:keepReleases: expected an integer 2-100, got "1"/],
+    ["healthTimeout not a number", { "app:healthTimeout": "soon" }, /^app:healthTimeout: expected an integer 1-3600/],
+    ["negative lockTimeout", { "app:lockTimeout": "-1" }, /^app:lockTimeout: expected an integer 0-3600/],
+    ["multi-line migrate", { "app:migrate": "a\nb" }, /^app:migrate: expected one line/],
+    ["env not an object", { "app:env": "[1]" }, /^app:env: expected an object of NAME: value/],
+    ["env not JSON", { "app:env": "A=1" }, /^app:env: expected an object of NAME: value/],
+    ["env key not a name", { "app:env": '{"1A":"x"}' }, /^app:env: "1A" is not a valid variable name/],
+    ["env key with a dash", { "app:env": '{"A-B":"x"}' }, /^app:env: "A-B" is not a valid variable name/],
+    ["env PORT", { "app:env": '{"PORT":"1"}' }, /^app:env: PORT is reserved, set app:port instead/],
+    ["env RELEASE_ID", { "app:env": '{"RELEASE_ID":"1"}' }, /^app:env: RELEASE_ID is reserved, the deploy sets it/],
+    ["env value an object", { "app:env": '{"A":{"b":1}}' }, /^app:env.A: expected a string value/],
+  ];
+  for (const [name, over, want] of cases) {
+    it(`refuses ${name}`, () => {
+      const p = problems(over);
+      assert.equal(p.length, 1, p.join("\n"));
+      assert.match(p[0], want);
+    });
+  }
+
+  it("never echoes a secret value", () => {
+    const secret = "s3cr3t-value-xyz";
+    const p = problems({ "vps:privateKey": secret, "app:env": JSON.stringify({ A: { secret } }) });
+    for (const line of p) assert.ok(!line.includes(secret), line);
+  });
+});

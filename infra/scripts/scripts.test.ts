@@ -1,0 +1,125 @@
+// Every script builder: exact text for short ones, snapshots for whole scripts, and each generated
+// script through bash -n and shellcheck. The risky parts run for real in a temp dir.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { assertValidBash } from "../../test/support/shell";
+import { matchSnapshot } from "../../test/support/snapshot";
+import { layout } from "../paths";
+import { renderEcosystem } from "./ecosystem";
+import { parseEnvFile, renderEnvFile } from "./env";
+import { layoutScript, writeFileScript } from "./files";
+import { parseReleaseResult, ReleaseInput, releaseScript } from "./release";
+
+const ROOT = "/home/deploy/htdocs/api.example.com";
+const common = {
+  root: ROOT, releaseId: "0123456789ab", appName: "blue-video-backend", script: "dist/server.js", port: 3000,
+  healthPath: "/health", healthTimeout: 60, keepReleases: 5, migrate: "npx prisma migrate deploy",
+  backup: "auto", lockTimeout: 120, source: "pulumi up",
+};
+const deploy: ReleaseInput = { kind: "deploy", ...common, sha256: "ab".repeat(32), incoming: `${ROOT}/.incoming/x.tar.gz` };
+const activate: ReleaseInput = { kind: "activate", ...common };
+
+describe("release script", () => {
+  it("deploy: snapshot, bash -n, shellcheck", () => {
+    const text = releaseScript(deploy);
+    assertValidBash(text, "release deploy");
+    matchSnapshot(__dirname, "release-deploy", text);
+  });
+  it("activate: skips upload, verify, extract and install", () => {
+    const text = releaseScript(activate);
+    assertValidBash(text, "release activate");
+    assert.match(text, /^MODE=activate$/m);
+    assert.match(text, /^SHA256=''$/m);
+  });
+  it("carries hostile values as data", () => {
+    const text = releaseScript({ ...deploy, migrate: "echo \"$(id)\" `id` it's; rm -rf /", source: "a'b\nc" });
+    assertValidBash(text, "release hostile");
+    assert.ok(text.includes(`MIGRATE='echo "$(id)" \`id\` it'\\''s; rm -rf /'`));
+  });
+  it("parses the RESULT line", () => {
+    assert.deepEqual(parseReleaseResult("step x 1s\nRESULT {\"releaseId\":\"a\",\"previousReleaseId\":\"\",\"artifactSha256\":\"s\"}\n"),
+      { releaseId: "a", previousReleaseId: "", artifactSha256: "s" });
+    assert.equal(parseReleaseResult("no result"), undefined);
+  });
+});
+
+describe("layout and file scripts", () => {
+  it("layout: exact header, valid bash, idempotent for real", () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "layout-"));
+    try {
+      const text = layoutScript(layout(`${tmp}/root`));
+      assertValidBash(text, "layout");
+      matchSnapshot(__dirname, "layout", layoutScript(layout(ROOT)));
+      for (let i = 0; i < 2; i++) {
+        const r = spawnSync("bash", ["-c", text], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+      }
+      assert.equal(statSync(`${tmp}/root/shared`).mode & 0o777, 0o750);
+      assert.equal(statSync(`${tmp}/root/backups`).mode & 0o777, 0o700);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  it("writeFile: stdin to a 0600 file, atomically, content never in the script", () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "wf-"));
+    try {
+      const text = writeFileScript(`${tmp}/shared/.env`, "600", ".env", "keys: A B");
+      assertValidBash(text, "writeFile");
+      assert.equal(text.split("\n")[3], "# keys: A B");
+      const content = renderEnvFile({ A: "x'y", B: "$(id)\n`id`" });
+      const r = spawnSync("bash", ["-c", text], { input: content, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(`${tmp}/shared/.env`, "utf8"), content);
+      assert.equal(statSync(`${tmp}/shared/.env`).mode & 0o777, 0o600);
+      assert.ok(!r.stdout.includes("x'y"));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("env file", () => {
+  it("round-trips every value exactly", () => {
+    const env = { Q: `'"`, SUB: "$(id)", TICK: "`id`", NL: "a\nb\r\n", BS: "\\n", EQ: "a=b", EMPTY: "", U: "é☃" };
+    const text = renderEnvFile(env);
+    assert.equal(text.split("\n").length, Object.keys(env).length + 1);
+    assert.deepEqual(parseEnvFile(text), env);
+  });
+  it("sorts keys and refuses bad names", () => {
+    assert.equal(renderEnvFile({ B: "1", A: "2" }), 'A="2"\nB="1"\n');
+    assert.throws(() => renderEnvFile({ "A B": "1" }), /not a variable name/);
+  });
+});
+
+describe("ecosystem file", () => {
+  const input = { root: ROOT, name: "blue-video-backend", script: "dist/server.js", port: 3000, instances: 2 };
+  it("snapshot", () => matchSnapshot(__dirname, "ecosystem", renderEcosystem(input)));
+  it("loads in node: cluster mode, cwd through current, env from .env and REVISION", () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "eco-"));
+    try {
+      const root = `${tmp}/root`;
+      spawnSync("bash", ["-c", layoutScript(layout(root))]);
+      spawnSync("bash", ["-c", `mkdir -p ${root}/releases/abc && echo abc > ${root}/releases/abc/REVISION && ln -s releases/abc ${root}/current`]);
+      writeFileSync(`${root}/shared/.env`, renderEnvFile({ SECRET: "a\"b\nc", DATABASE_URL: "file:/custom.db" }));
+      const file = `${root}/shared/ecosystem.config.js`;
+      writeFileSync(file, renderEcosystem({ ...input, root, name: "it's \"app\"" }));
+      const r = spawnSync(process.execPath, ["-e", `console.log(JSON.stringify(require(${JSON.stringify(file)}).apps[0]))`], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      const app = JSON.parse(r.stdout);
+      assert.equal(app.name, "it's \"app\"");
+      assert.equal(app.exec_mode, "cluster");
+      assert.equal(app.instances, 2);
+      assert.equal(app.cwd, `${root}/current`);
+      assert.equal(app.out_file, `${root}/shared/logs/out.log`);
+      assert.deepEqual(app.env, { DATABASE_URL: "file:/custom.db", SECRET: "a\"b\nc", PORT: "3000", NODE_ENV: "production", RELEASE_ID: "abc" });
+      const exec = spawnSync(process.execPath, [file, "exec", `${root}/releases/abc`, "4000", "--", "bash", "-c", "printf '%s|%s|%s' \"$PORT\" \"$RELEASE_ID\" \"$SECRET\""], { encoding: "utf8" });
+      assert.equal(exec.stdout, "4000|abc|a\"b\nc");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
