@@ -258,14 +258,13 @@ const PKG: RawEntry = { name: "package.json", data: "{}" };
 const DIST: RawEntry = { name: "dist/", type: "5", mode: 0o755 };
 const SERVER: RawEntry = { name: "dist/server.js", data: "x" };
 
-function refused(buf: Buffer, ...expected: (string | RegExp)[]): string[] {
+function refused(buf: Buffer, ...expected: (string | RegExp)[]): void {
   const { problems } = inspectArchive(buf);
   assert.ok(problems.length > 0, "expected problems");
   for (const want of expected) {
     assert.ok(problems.some((p) => (typeof want === "string" ? p.includes(want) : want.test(p))), `no problem matches ${want}: ${JSON.stringify(problems)}`);
   }
   assert.throws(() => assertSafeArchive(buf), (e: Error) => problems.every((p) => e.message.includes(p)));
-  return problems;
 }
 
 describe("inspectArchive", () => {
@@ -305,7 +304,7 @@ describe("inspectArchive", () => {
     refused(gz([DIST, { name: "dist/package.json", data: "{}" }]), "archive: no package.json at the root");
     refused(gz([{ name: "package.json", type: "5" }]), "archive: no package.json at the root");
   });
-  it("refuses a file that is not gzip", () => assert.deepEqual(refused(Buffer.from("just some text\n"), "archive: not a gzip file"), ["archive: not a gzip file"]));
+  it("refuses a file that is not gzip", () => assert.deepEqual(inspectArchive(Buffer.from("just some text\n")).problems, ["archive: not a gzip file"]));
   it("refuses an empty file", () => refused(Buffer.alloc(0), "archive: not a gzip file"));
   it("refuses a truncated gzip", () => {
     const whole = gz([PKG, DIST, SERVER]);

@@ -181,8 +181,8 @@ function padding(size: number): number {
 function tarHeaders(entry: ArchiveEntry): Buffer[] {
   const pax: string[] = [];
   const name = Buffer.from(entry.path);
-  let prefix = Buffer.alloc(0);
-  let short = name;
+  let prefix: Buffer = Buffer.alloc(0);
+  let short: Buffer = name;
   if (name.length > 100) {
     const split = splitUstarName(name);
     if (split) [prefix, short] = split;

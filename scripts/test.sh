@@ -18,6 +18,8 @@ done
 bash scripts/setup.sh
 node_test() { bash scripts/node.sh --test --test-reporter=spec "$@"; }
 if [ "$which_tests" != e2e ]; then
+	log_step "typecheck"
+	bash scripts/node.sh node_modules/typescript/bin/tsc --noEmit -p .
 	log_step "unit tests"
 	node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts'
 fi

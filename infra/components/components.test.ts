@@ -16,10 +16,18 @@ const deps = new Map<string, string[]>();
 const SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleS1ib2R5\n-----END OPENSSH PRIVATE KEY-----\n";
 const SECRET_VALUE = "env-secret-value-$(id)";
 
+/** The value of an Output (Output.promise is internal to the SDK). */
+function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => {
+    resolve(v);
+    return v;
+  }));
+}
+
 async function names(d: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | pulumi.Input<pulumi.Resource> | undefined) {
-  const list = await pulumi.output(d ?? []).promise();
+  const list = await valueOf(pulumi.output(d ?? []) as pulumi.Output<unknown>);
   const arr = (Array.isArray(list) ? list : [list]) as pulumi.Resource[];
-  return Promise.all(arr.map(async (r) => (await pulumi.output(r.urn).promise()).split("::").pop() as string));
+  return Promise.all(arr.map(async (r) => (await valueOf(r.urn)).split("::").pop() as string));
 }
 
 before(async () => {
@@ -90,7 +98,7 @@ describe("components under mocks", () => {
       ecosystemHash: eco.contentHash, envHash: env.contentHash,
     }, { dependsOn: [eco, env], transformations: [capture] });
     outputs = { releaseId: release.releaseId, previousReleaseId: release.previousReleaseId, healthUrl: release.healthUrl, releaseDir: release.releaseDir };
-    await Promise.all(Object.values(outputs).map((o) => o.promise()));
+    await Promise.all(Object.values(outputs).map(valueOf));
     await new Promise((r) => setTimeout(r, 50));
   });
 
@@ -142,9 +150,9 @@ describe("components under mocks", () => {
   });
 
   it("exports the release outputs", async () => {
-    assert.equal(await outputs.releaseId.promise(), "0123456789ab");
-    assert.equal(await outputs.previousReleaseId.promise(), "ba9876543210");
-    assert.equal(await outputs.healthUrl.promise(), "http://127.0.0.1:3000/health");
-    assert.equal(await outputs.releaseDir.promise(), "/srv/api/releases/0123456789ab");
+    assert.equal(await valueOf(outputs.releaseId), "0123456789ab");
+    assert.equal(await valueOf(outputs.previousReleaseId), "ba9876543210");
+    assert.equal(await valueOf(outputs.healthUrl), "http://127.0.0.1:3000/health");
+    assert.equal(await valueOf(outputs.releaseDir), "/srv/api/releases/0123456789ab");
   });
 });
