@@ -176,7 +176,8 @@ if [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
     while IFS= read -r old; do rm -f "$old"; done
 
   step migrate
-  node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" || fail "migration failed: $MIGRATE"
+  # npm_config_yes=false: npx must never download a tool the release does not bring.
+  npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" || fail "migration failed: $MIGRATE"
   touch "$NEW_DIR/.migrated"
 fi
 

@@ -1,7 +1,9 @@
 // Helpers for end-to-end tests: the local VPS, and Pulumi stacks in a throwaway state backend.
-import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 
@@ -119,4 +121,70 @@ export class TestStack {
     if (r.status !== 0) throw new Error(`stack output failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET a URL; resolves with status and parsed JSON body (or the raw text). */
+export function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: 3000, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+export interface LoadStats {
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  releases: Record<string, number>;
+  firstFailureAt: number | null;
+}
+
+/** Starts the load client (test/support/load-client.ts) against `url`; stop() returns its counts. */
+export async function startLoad(url: string): Promise<{ stop: () => Promise<LoadStats> }> {
+  const child = spawn("bash", ["scripts/node.sh", "test/support/load-client.ts", url], {
+    cwd: projectRoot, stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.setEncoding("utf8");
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (d: string) => {
+      out += d;
+      if (out.includes("ready\n")) resolve();
+    });
+    child.on("exit", () => reject(new Error(`load client exited early: ${out}`)));
+  });
+  // Let it reach a steady rate before the deploy starts.
+  await new Promise((r) => setTimeout(r, 300));
+  return {
+    stop: () => new Promise((resolve) => {
+      child.on("exit", () => resolve(JSON.parse(out.trim().split("\n").pop() as string) as LoadStats));
+      child.kill("SIGTERM");
+    }),
+  };
 }

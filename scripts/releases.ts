@@ -1,0 +1,56 @@
+// npm run releases -- --stack S: the releases kept on the stack's VPS, newest first, with their
+// last activation (time, result) from revisions.log and the live and previous marks.
+import { Stack } from "@pulumi/pulumi/automation";
+import { openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+
+export interface KeptRelease {
+  id: string;
+  /** Last activation recorded in revisions.log: time and result, if any. */
+  time?: string;
+  result?: string;
+  live: boolean;
+}
+
+/** Lists releases/ on the VPS (complete ones: with REVISION), joined with revisions.log. */
+export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
+  const cfg = await stack.getAllConfig();
+  const root = cfg["vps:root"]?.value;
+  if (!root) throw new UsageError("the stack has no vps:root");
+  const q = `'${root.replace(/'/g, `'\\''`)}'`;
+  const r = await sshToStack(stack, `cd ${q} 2>/dev/null || exit 0; ` +
+    `for d in releases/*/REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(basename "$(dirname "$d")")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
+    `printf 'L %s\\n' "$(basename "$(readlink current 2>/dev/null)")"; sed 's/^/H /' revisions.log 2>/dev/null || true`);
+  if (r.status !== 0) throw new Error(`could not list releases on the VPS: ${r.stderr || r.error?.message}`);
+  const releases: { id: string; mtime: number }[] = [];
+  let live = "";
+  const last = new Map<string, { time: string; result: string }>();
+  for (const line of r.stdout.split("\n")) {
+    if (line.startsWith("R ")) {
+      const [, id, mtime] = line.split(" ");
+      releases.push({ id, mtime: Number(mtime) });
+    } else if (line.startsWith("L ")) {
+      live = line.slice(2).trim();
+    } else if (line.startsWith("H ")) {
+      const [time, id, , result] = line.slice(2).split("\t");
+      last.set(id, { time, result });
+    }
+  }
+  return releases
+    .sort((a, b) => b.mtime - a.mtime)
+    .map(({ id }) => ({ id, live: id === live, ...last.get(id) }));
+}
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), { values: ["stack"] });
+  if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run releases -- --stack staging)");
+  const stack = await openStack(f.stack);
+  const out = await outputsOf(stack);
+  const kept = await keptReleases(stack);
+  console.log("release       mark      last activation        result");
+  for (const r of kept) {
+    const mark = r.live ? "live" : r.id === out.previousReleaseId ? "previous" : "";
+    console.log(`${r.id}  ${mark.padEnd(8)}  ${(r.time ?? "-").padEnd(21)}  ${r.result ?? "-"}`);
+  }
+}
+
+if (require.main === module) runCli(main);

@@ -1,0 +1,50 @@
+// npm run rollback -- --stack S [--to ID]: activate the stack's previous release, or release ID.
+// The stack then pins app:release=ID, so the next ordinary `pulumi up` keeps the rolled-back
+// release instead of redeploying the artifact that was rolled back; deploying again is explicit
+// (`pulumi config rm app:release`, then set app:artifact).
+import { isReleaseId } from "../infra/artifact";
+import { keptReleases } from "./releases";
+import { openStack, outputsOf, parseFlags, runCli, UsageError } from "./stacks";
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), { values: ["stack", "to"] });
+  const name = f.stack;
+  if (typeof name !== "string") throw new UsageError("--stack is required (npm run rollback -- --stack staging [--to ID])");
+  const stack = await openStack(name);
+  const out = await outputsOf(stack);
+  const target = typeof f.to === "string" ? f.to : out.previousReleaseId;
+  if (!target) {
+    throw new UsageError(`stack ${name} records no previous release; name one with --to ID (npm run releases -- --stack ${name})`);
+  }
+  if (!isReleaseId(target)) throw new UsageError(`--to ${JSON.stringify(target)}: expected a release id, 12 lowercase hex digits`);
+  if (target === out.releaseId) {
+    console.log(`release ${target} is already live on ${name}; nothing to do`);
+    return;
+  }
+  const kept = await keptReleases(stack);
+  if (!kept.some((r) => r.id === target)) {
+    throw new UsageError(`release ${target} is not kept on the VPS of ${name}; kept: ${kept.map((r) => r.id).join(", ") || "none"}`);
+  }
+
+  const before = await stack.getAllConfig();
+  await stack.setConfig("app:release", { value: target });
+  await stack.removeConfig("app:artifact");
+  console.log(`rolling back ${name}: ${out.releaseId || "(none)"} -> ${target}`);
+  try {
+    await stack.up({ onOutput: (s) => process.stdout.write(s), message: `rollback to ${target}` });
+  } catch (e) {
+    // Put the config back as it was: the stack still records (and serves) the old release.
+    await stack.removeConfig("app:release");
+    for (const key of ["app:artifact", "app:release"]) {
+      const v = before[key];
+      if (v !== undefined) await stack.setConfig(key, { value: v.value, secret: v.secret });
+    }
+    throw e;
+  }
+  const now = await outputsOf(stack);
+  console.log(`rolled back ${name}: ${now.releaseId} is live (previous ${now.previousReleaseId || "-"}).`);
+  console.log(`The stack now pins app:release=${target}; to deploy an artifact again: ` +
+    `npm run pulumi -- config rm -s ${name} app:release, then set app:artifact.`);
+}
+
+runCli(main);

@@ -1,0 +1,94 @@
+// Shared by rollback, releases and promote: open a stack of this project through the Automation
+// API with the project's CLI (never PulumiCommand.install, which downloads), and reach its VPS.
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+
+export const projectRoot = path.resolve(__dirname, "..");
+
+/** Thrown for a user error: printed as `error: message`, without a stack trace. */
+export class UsageError extends Error {}
+
+/** Parses `--name value` and `--flag` arguments; unknown names are refused. */
+export function parseFlags(argv: string[], known: { values: string[]; flags?: string[] }): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(a)}`);
+    const [, name, inline] = m;
+    if (known.flags?.includes(name)) {
+      out[name] = true;
+    } else if (known.values.includes(name)) {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v.startsWith("--")) throw new UsageError(`--${name} needs a value`);
+      out[name] = v;
+    } else {
+      throw new UsageError(`unknown option --${name} (known: ${[...known.values, ...(known.flags ?? [])].map((k) => `--${k}`).join(", ")})`);
+    }
+  }
+  return out;
+}
+
+/** The project's CLI: .tools/bin/pulumi when setup built it, else the user's own on PATH. */
+async function projectCli(): Promise<PulumiCommand> {
+  const built = path.join(projectRoot, ".tools");
+  return existsSync(path.join(built, "bin", "pulumi"))
+    ? PulumiCommand.get({ root: built, skipVersionCheck: true })
+    : PulumiCommand.get({ skipVersionCheck: true });
+}
+
+export async function openStack(name: string): Promise<Stack> {
+  if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+    // Same rule as scripts/pulumi.sh: a fixed passphrase only for the throwaway local stack.
+    process.env.PULUMI_CONFIG_PASSPHRASE = "local-vps-only-not-a-secret";
+  }
+  const ws = await LocalWorkspace.create({ workDir: projectRoot, pulumiCommand: await projectCli() });
+  const stacks = await ws.listStacks();
+  if (!stacks.some((s) => s.name === name || s.name.endsWith(`/${name}`))) {
+    throw new UsageError(`no stack ${JSON.stringify(name)} in this backend (have: ${stacks.map((s) => s.name).join(", ") || "none"})`);
+  }
+  return Stack.select(name, ws);
+}
+
+export async function outputsOf(stack: Stack): Promise<Record<string, string>> {
+  const out = await stack.outputs();
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v.value ?? "")]));
+}
+
+/** Runs `script` on the stack's VPS with its own connection config (key in a 0600 temp file). */
+export async function sshToStack(stack: Stack, script: string): Promise<SpawnSyncReturns<string>> {
+  const cfg = await stack.getAllConfig();
+  const get = (k: string) => cfg[k]?.value;
+  const dir = mkdtempSync(path.join(tmpdir(), "vps-ssh-"));
+  try {
+    const key = path.join(dir, "key");
+    const known = path.join(dir, "known_hosts");
+    // OpenSSH refuses a key file without its final newline, which `config set` strips.
+    writeFileSync(key, `${(get("vps:privateKey") ?? "").trimEnd()}\n`, { mode: 0o600 });
+    const host = get("vps:host");
+    const port = get("vps:port") ?? "22";
+    writeFileSync(known, `${port === "22" ? host : `[${host}]:${port}`} ${get("vps:hostKey")}\n`);
+    return spawnSync("ssh", [
+      "-q", "-i", key, "-p", port, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+      "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${known}`,
+      `${get("vps:user")}@${host}`, script,
+    ], { encoding: "utf8" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs main, printing a UsageError as one line and exiting 2. */
+export function runCli(main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}`);
+      process.exit(2);
+    }
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}
