@@ -82,8 +82,27 @@ ensure_path_line() {
 	# user without touching their .bashrc.
 	as_user mkdir -p "$home/.ssh"
 	as_user chmod 700 "$home/.ssh"
-	printf 'PATH=%s\n' "$home/.vps-node/node_modules/node-$(node_arch)/bin:$home/.vps-node/node_modules/.bin:/usr/local/bin:/usr/bin:/bin" |
-		as_user tee "$home/.ssh/environment" >/dev/null
+	{
+		printf 'PATH=%s\n' "$home/.vps-node/node_modules/node-$(node_arch)/bin:$home/.vps-node/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
+		# A machine behind a TLS-inspecting proxy trusts it through these; the VPS user needs the same.
+		if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then printf 'NODE_EXTRA_CA_CERTS=%s\n' "$NODE_EXTRA_CA_CERTS"; fi
+	} | as_user tee "$home/.ssh/environment" >/dev/null
+}
+
+# ensure_npmrc gives the deploy user this machine's registry settings (registry, CA file, proxies),
+# so `npm ci` in a release reaches the same registry the machine does.
+ensure_npmrc() {
+	local home key value
+	home="$(user_home)"
+	{
+		for key in registry cafile proxy https-proxy strict-ssl; do
+			value="$(npm config get "$key" 2>/dev/null || true)"
+			case "$value" in "" | null | undefined) continue ;; esac
+			printf '%s=%s\n' "$key" "$value"
+		done
+		printf 'fund=false\naudit=false\nupdate-notifier=false\n'
+	} | as_user tee "$home/.npmrc" >/dev/null
+	as_user chmod 600 "$home/.npmrc"
 }
 
 ensure_keys() {
@@ -188,11 +207,15 @@ cmd_up() {
 		ensure_user
 		ensure_runtime
 		ensure_path_line
+		ensure_npmrc
 		ensure_keys
 		start_sshd
 		write_known_hosts
 		ssh_vps 'node -v >/dev/null && pm2 -v >/dev/null' ||
 			die "the local VPS answers, but node or pm2 is missing for $VPS_USER; see $VPS_DIR/sshd.log"
+		# As at boot (pm2 startup): bring back the saved processes when no PM2 daemon runs.
+		# shellcheck disable=SC2016 # expanded on the VPS
+		ssh_vps 'pid="$(cat ~/.pm2/pm2.pid 2>/dev/null)"; if ! kill -0 "${pid:-0}" 2>/dev/null && [ -f ~/.pm2/dump.pm2 ]; then pm2 resurrect >/dev/null 2>&1 || true; fi'
 		log_step "local VPS up in $((SECONDS - t0))s"
 	fi
 	if [ "${LOCAL_VPS_NO_STACK:-}" != 1 ]; then

@@ -176,8 +176,26 @@ if [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
     while IFS= read -r old; do rm -f "$old"; done
 
   step migrate
+  migrate_log="$SHARED/logs/migrate.log"
   # npm_config_yes=false: npx must never download a tool the release does not bring.
-  npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" || fail "migration failed: $MIGRATE"
+  if ! npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" 2>&1 | tee "$migrate_log"; then
+    case "$MIGRATE" in
+      *"prisma migrate deploy"*)
+        # Prisma records a failed migration and then refuses every later one (P3009) until it is
+        # resolved by hand. It failed, so mark it rolled back: the next release can migrate again.
+        # Were it partly applied (no transactional DDL), the next release's migration says so.
+        sed -n -e 's/^Migration name: *\([^ ]*\).*/\1/p' -e 's/^The `\([^`]*\)` migration started at .* failed.*/\1/p' "$migrate_log" |
+          sort -u | while IFS= read -r failed_migration; do
+            if npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- npx --no-install prisma migrate resolve --rolled-back "$failed_migration" >>"$migrate_log" 2>&1; then
+              echo "migrate: marked the failed migration $failed_migration as rolled back, so a later release can migrate (the database copy from before this attempt is in $ROOT/backups)" >&2
+            else
+              echo "migrate: could not mark $failed_migration as rolled back; on the VPS run: cd $NEW_DIR && npx prisma migrate resolve --rolled-back $failed_migration" >&2
+            fi
+          done
+        ;;
+    esac
+    fail "migration failed: $MIGRATE (output in $migrate_log)"
+  fi
   touch "$NEW_DIR/.migrated"
 fi
 
