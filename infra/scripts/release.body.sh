@@ -146,11 +146,9 @@ if [ ! -d "$NEW_DIR" ]; then
     cp -al "$prev_dir/node_modules" "$TMP_DIR/node_modules"
     echo "install: same lockfile and schema as $PREV_ID, reused its node_modules"
   else
+    # --ignore-scripts: no install script may download anything on the VPS. The artifact carries
+    # its generated Prisma client (npm run package generates it before the build).
     (cd "$TMP_DIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error) || fail "npm ci --omit=dev failed"
-    if [ -d "$TMP_DIR/prisma" ] && [ -d "$TMP_DIR/node_modules/prisma" ]; then
-      node "$ECOSYSTEM" exec "$TMP_DIR" -- npx --no-install prisma generate >"$TMP_DIR/.prisma-generate.log" 2>&1 ||
-        { tail -n 20 "$TMP_DIR/.prisma-generate.log" >&2; fail "prisma generate failed"; }
-    fi
     echo "install: npm ci --omit=dev"
   fi
 
