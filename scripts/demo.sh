@@ -15,6 +15,11 @@ artifact="$(node -p 'JSON.parse(process.argv[1]).path' "$result")"
 echo "artifact: $artifact"
 
 p="$PROJECT_ROOT/scripts/pulumi.sh"
+# The demo deploys the example's artifact: a release pinned by an earlier rollback gives way to it.
+if "$p" config get -s local app:release >/dev/null 2>&1; then
+	echo "note: removing app:release (pinned by a rollback) to deploy the artifact"
+	"$p" config rm -s local app:release
+fi
 "$p" config set -s local app:artifact "${artifact#"$PROJECT_ROOT"/}"
 log_step "pulumi up -s local"
 "$p" up -s local --yes --skip-preview --non-interactive

@@ -16,6 +16,7 @@ SWITCHED=0
 PREV_ID=""
 TMP_DIR=""
 PREFLIGHT_PID=""
+LOCKED=0
 
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 step() {
@@ -62,6 +63,7 @@ revert() {
 on_exit() {
   local rc=$?
   stop_preflight
+  if [ "$LOCKED" = 1 ]; then : >"$ROOT/.deploy.lock.owner"; fi
   if [ -n "$TMP_DIR" ]; then rm -rf "$TMP_DIR"; fi
   if [ "$rc" -ne 0 ]; then
     local failed="$STEP"
@@ -75,6 +77,30 @@ on_exit() {
   fi
   exit "$rc"
 }
+# npm_config_yes=false: npx must never download a tool the release does not bring.
+run_migrate() {
+  npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" 2>&1 | tee "$migrate_log"
+}
+# Prisma records a failed migration and then refuses every later one (P3009) until it is resolved.
+# It failed, so mark it rolled back, as `prisma migrate resolve --rolled-back` would (that command
+# needs Prisma's native engine; `db execute` runs offline). Were it partly applied (no
+# transactional DDL), the next release's migration says so.
+mark_failed_prisma_migrations() {
+  local schema failed_migration sql
+  schema="$(sed -n 's/^Prisma schema loaded from \(.*\)$/\1/p' "$migrate_log" | head -n 1)"
+  sed -n -e 's/^Migration name: *\([^ ]*\).*/\1/p' -e 's/^The `\([^`]*\)` migration started at .* failed.*/\1/p' \
+    -e 's/^ *with migration_name="\([^"]*\)".*/\1/p' "$migrate_log" | sort -u |
+    while IFS= read -r failed_migration; do
+      case "$failed_migration" in "" | *[!A-Za-z0-9_-]*) continue ;; esac
+      sql="UPDATE _prisma_migrations SET rolled_back_at = CURRENT_TIMESTAMP WHERE migration_name = '$failed_migration' AND finished_at IS NULL AND rolled_back_at IS NULL;"
+      if printf '%s\n' "$sql" | npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- \
+        npx --no-install prisma db execute --stdin --schema "${schema:-prisma/schema.prisma}" >>"$migrate_log" 2>&1; then
+        echo "migrate: marked the failed migration $failed_migration as rolled back, so a later release can migrate (the database copy from before this attempt is in $ROOT/backups)" >&2
+      else
+        echo "migrate: could not mark $failed_migration as rolled back; on the VPS run: cd $NEW_DIR && npx prisma migrate resolve --rolled-back $failed_migration" >&2
+      fi
+    done
+}
 trap on_exit EXIT
 
 for tool in node pm2 npm tar gzip sha256sum flock setsid; do
@@ -85,8 +111,9 @@ done
 step lock
 exec 9>>"$ROOT/.deploy.lock"
 if ! flock -w "$LOCK_TIMEOUT" 9; then
-  fail "another deploy holds $ROOT/.deploy.lock (waited ${LOCK_TIMEOUT}s; holder: $(cat "$ROOT/.deploy.lock.owner" 2>/dev/null || echo unknown)); wait for it to finish, then run pulumi up again"
+  fail "another deploy holds $ROOT/.deploy.lock (waited ${LOCK_TIMEOUT}s; holder: $(grep . "$ROOT/.deploy.lock.owner" 2>/dev/null || echo "not a deploy of this tool")); wait for it to finish, then run pulumi up again"
 fi
+LOCKED=1
 echo "pid $$ release $RELEASE_ID since $(date -u +%Y-%m-%dT%H:%M:%SZ) ($SOURCE)" >"$ROOT/.deploy.lock.owner"
 if [ -L "$CURRENT" ]; then PREV_ID="$(basename "$(readlink "$CURRENT")")"; fi
 if [ "$PREV_ID" = "$RELEASE_ID" ]; then
@@ -175,24 +202,17 @@ if [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
 
   step migrate
   migrate_log="$SHARED/logs/migrate.log"
-  # npm_config_yes=false: npx must never download a tool the release does not bring.
-  if ! npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- bash -c "$MIGRATE" 2>&1 | tee "$migrate_log"; then
+  if ! run_migrate; then
     case "$MIGRATE" in
       *"prisma migrate deploy"*)
-        # Prisma records a failed migration and then refuses every later one (P3009) until it is
-        # resolved by hand. It failed, so mark it rolled back: the next release can migrate again.
-        # Were it partly applied (no transactional DDL), the next release's migration says so.
-        sed -n -e 's/^Migration name: *\([^ ]*\).*/\1/p' -e 's/^The `\([^`]*\)` migration started at .* failed.*/\1/p' "$migrate_log" |
-          sort -u | while IFS= read -r failed_migration; do
-            if npm_config_yes=false node "$ECOSYSTEM" exec "$NEW_DIR" -- npx --no-install prisma migrate resolve --rolled-back "$failed_migration" >>"$migrate_log" 2>&1; then
-              echo "migrate: marked the failed migration $failed_migration as rolled back, so a later release can migrate (the database copy from before this attempt is in $ROOT/backups)" >&2
-            else
-              echo "migrate: could not mark $failed_migration as rolled back; on the VPS run: cd $NEW_DIR && npx prisma migrate resolve --rolled-back $failed_migration" >&2
-            fi
-          done
+        mark_failed_prisma_migrations
+        # P3009: an earlier attempt's failure blocked this one; now that it is resolved, try once more.
+        if grep -q 'P3009' "$migrate_log" && run_migrate; then
+          touch "$NEW_DIR/.migrated"
+        fi
         ;;
     esac
-    fail "migration failed: $MIGRATE (output in $migrate_log)"
+    [ -f "$NEW_DIR/.migrated" ] || fail "migration failed: $MIGRATE (output in $migrate_log)"
   fi
   touch "$NEW_DIR/.migrated"
 fi

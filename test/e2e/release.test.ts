@@ -1,0 +1,231 @@
+// The release pipeline end to end: real `pulumi up` of infra/ against the local VPS, with
+// examples/backend packaged for real, and bad releases made from it (crash at start, health that
+// never passes, a migration that fails). A load client runs through every switch.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
+import { packageApp } from "../../scripts/package";
+import { freePort, getJson, localVps, projectRoot, startLoad, sshRun, TestStack, Vps } from "./harness";
+
+const work = mkdtempSync(path.join(tmpdir(), "release-e2e-"));
+
+/** Packs `tree` (an extracted artifact) into work/NAME.tar.gz and returns its path and id. */
+function pack(tree: string, name: string): { file: string; id: string } {
+  const file = path.join(work, `${name}.tar.gz`);
+  writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
+  return { file, id: releaseIdOf(sha256File(file)) };
+}
+
+/** A copy of the extracted artifact A, changed by `edit`. */
+function variant(base: string, name: string, edit: (dir: string) => void): { file: string; id: string } {
+  const dir = path.join(work, name);
+  execFileSync("cp", ["-a", base, dir]);
+  edit(dir);
+  return pack(dir, name);
+}
+
+function prependToServer(dir: string, line: string): void {
+  const file = path.join(dir, "dist", "server.js");
+  writeFileSync(file, `${line}\n${readFileSync(file, "utf8")}`);
+}
+
+function findMigrationsDir(dir: string): string {
+  const found = execFileSync("find", [path.join(dir, "prisma"), "-name", "migration_lock.toml"], { encoding: "utf8" })
+    .split("\n").filter((l) => l.includes("sqlite") || l !== "").sort();
+  const lock = found.find((l) => readFileSync(l, "utf8").includes("sqlite")) ?? found[0];
+  assert.ok(lock, "examples/backend has no prisma migrations folder");
+  return path.dirname(lock);
+}
+
+describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
+  let vps: Vps;
+  let stack: TestStack;
+  let root: string;
+  let appName: string;
+  let port: number;
+  let health: string;
+  const a = { file: "", id: "" };
+  let extracted = "";
+
+  const up = () => stack.up();
+  const outputs = () => stack.outputs();
+  const live = async () => (await getJson(health)).body as { release?: string; status?: string };
+
+  before(async () => {
+    vps = localVps();
+    const appDir = process.env.E2E_BACKEND_DIR ?? path.join(projectRoot, "examples", "backend");
+    const packaged = packageApp({ appDir, out: path.join(work, "a.tar.gz") });
+    a.file = packaged.path;
+    a.id = packaged.releaseId;
+    extracted = path.join(work, "a");
+    mkdirSync(extracted);
+    execFileSync("tar", ["-xzf", a.file, "-C", extracted]);
+    stack = new TestStack(projectRoot, "e2e-release");
+    root = `${vps.root}-${stack.name}`;
+    appName = stack.name;
+    port = await freePort();
+    health = `http://127.0.0.1:${port}/health`;
+    stack.setVps(vps);
+    stack.setConfig("vps:root", root);
+    stack.setConfig("app:name", appName);
+    stack.setConfig("app:port", String(port));
+    stack.setConfig("app:healthTimeout", "20");
+    stack.setConfig("app:artifact", a.file);
+    stack.setConfig("app:env", JSON.stringify({ GREETING: "it's \"quoted\" $(not run) `nor this`\nsecond line" }), { secret: true });
+  });
+
+  after(() => {
+    sshRun(vps, `pm2 delete ${appName} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
+    stack?.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("first deploy: the release goes live and the stack records it", async () => {
+    const r = up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /step preflight/);
+    const out = outputs();
+    assert.equal(out.releaseId, a.id);
+    assert.equal(out.previousReleaseId, "");
+    assert.equal(out.releaseDir, `${root}/releases/${a.id}`);
+    assert.equal(out.healthUrl, health);
+    assert.equal((await live()).release, a.id);
+    const ls = sshRun(vps, `readlink ${root}/current; stat -c '%a %U' ${root}/shared/.env; cat ${root}/releases/${a.id}/REVISION; readlink ${root}/releases/${a.id}/.env`);
+    assert.equal(ls.stdout, `releases/${a.id}\n600 ${vps.user}\n${a.id}\n../../shared/.env\n`);
+  });
+
+  it("the same artifact again changes nothing and runs no remote command", () => {
+    const p = stack.preview(["--expect-no-changes"]);
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+    const r = up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /step lock|written:/);
+    assert.match(r.stdout, /\d+ unchanged/);
+  });
+
+  let b = { file: "", id: "" };
+  it("a new release with the same dependencies, under load: zero failed requests", async () => {
+    b = variant(extracted, "b", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release b\n"));
+    stack.setConfig("app:artifact", b.file);
+    const load = await startLoad(health);
+    const r = up();
+    const stats = await load.stop();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /reused its node_modules/);
+    assert.equal(stats.failed, 0, JSON.stringify(stats));
+    assert.ok(stats.ok > 20, JSON.stringify(stats));
+    assert.ok((stats.releases[b.id] ?? 0) > 0, JSON.stringify(stats));
+    assert.equal((await live()).release, b.id);
+    assert.equal(outputs().previousReleaseId, a.id);
+  });
+
+  const refused: [string, string, (d: string) => void][] = [
+    ["crashes at start", "preflight", (d) => prependToServer(d, 'throw new Error("crash at start (test)");')],
+    ["never gets healthy", "preflight", (d) => prependToServer(d, 'process.env.HEALTH_FAIL = "1";')],
+    ["has a failing migration", "migrate", (d) => {
+      const m = path.join(findMigrationsDir(d), "20990101000000_broken");
+      mkdirSync(m);
+      writeFileSync(path.join(m, "migration.sql"), "THIS IS NOT SQL;\n");
+    }],
+  ];
+  for (const [what, step, edit] of refused) {
+    it(`a release that ${what} is refused at ${step}; the previous one keeps serving`, async () => {
+      const bad = variant(extracted, `bad-${step}-${what.replace(/\W+/g, "-")}`, (d) => {
+        appendFileSync(path.join(d, "dist", "server.js"), "\n// release b\n");
+        edit(d);
+      });
+      stack.setConfig("app:artifact", bad.file);
+      const load = await startLoad(health);
+      const r = up();
+      const stats = await load.stop();
+      assert.notEqual(r.status, 0, "the up should fail");
+      const text = r.stdout + r.stderr;
+      assert.match(text, new RegExp(`release ${bad.id} failed at step ${step}`));
+      assert.equal(stats.failed, 0, JSON.stringify(stats));
+      assert.equal((await live()).release, b.id);
+      assert.equal(outputs().releaseId, b.id);
+    });
+  }
+
+  let c = { file: "", id: "" };
+  it("the next good release deploys after the failures", async () => {
+    c = variant(extracted, "c", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release c\n"));
+    stack.setConfig("app:artifact", c.file);
+    const r = up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal((await live()).release, c.id);
+    assert.equal(outputs().previousReleaseId, b.id);
+  });
+
+  it("the app sees app:env values exactly, and RELEASE_ID", async () => {
+    // What PM2 hands one live worker: in cluster mode the app's env travels in pm2_env (JSON).
+    const r = sshRun(vps, `pid=$(pm2 jlist | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const p=JSON.parse(s).find(a=>a.name===process.argv[1]&&a.pid);console.log(p?p.pid:"")})' ${appName}); ` +
+      `node -e 'const e=Object.fromEntries(require("fs").readFileSync("/proc/"+process.argv[1]+"/environ","utf8").split("\\0").filter(Boolean).map(l=>[l.slice(0,l.indexOf("=")),l.slice(l.indexOf("=")+1)]));const p=e.pm2_env?JSON.parse(e.pm2_env):{};process.stdout.write(JSON.stringify(Object.assign({},e,p,p.env||{})))' "$pid"`);
+    assert.equal(r.status, 0, r.stderr);
+    const env = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(env.RELEASE_ID, c.id);
+    assert.equal(env.NODE_ENV, "production");
+    assert.equal(env.PORT, String(port));
+    assert.equal(env.GREETING, "it's \"quoted\" $(not run) `nor this`\nsecond line");
+    assert.equal((await live()).release, c.id);
+  });
+
+  it("pruning keeps app:keepReleases and never the live or the previous release", async () => {
+    stack.setConfig("app:keepReleases", "2");
+    const crash = variant(extracted, "prune-crash", (d) => prependToServer(d, 'throw new Error("crash");'));
+    stack.setConfig("app:artifact", crash.file);
+    assert.notEqual(up().status, 0);
+    const d = variant(extracted, "d", (dir) => appendFileSync(path.join(dir, "dist", "server.js"), "\n// release d\n"));
+    stack.setConfig("app:artifact", d.file);
+    const r = up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const kept = sshRun(vps, `ls ${root}/releases`).stdout.trim().split("\n").sort();
+    assert.ok(kept.includes(d.id) && kept.includes(c.id), `kept: ${kept.join(" ")}`);
+    assert.ok(!kept.includes(a.id) && !kept.includes(b.id), `kept: ${kept.join(" ")}`);
+    c = d;
+  });
+
+  it("a second deploy waits for the VPS lock, then fails clearly", async () => {
+    stack.setConfig("app:lockTimeout", "2");
+    const e = variant(extracted, "e", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release e\n"));
+    stack.setConfig("app:artifact", e.file);
+    // Another process holds the lock (in its own process group, so the whole holder can be stopped).
+    sshRun(vps, `setsid bash -c 'echo $$ >${root}/holder.pid; exec flock ${root}/.deploy.lock sleep 60' </dev/null >/dev/null 2>&1 & sleep 0.5`);
+    const r = up();
+    sshRun(vps, `kill -- -$(cat ${root}/holder.pid)`);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, /another deploy holds .*\.deploy\.lock \(waited 2s; holder: not a deploy of this tool\)/);
+    assert.equal((await live()).release, c.id);
+    const again = up();
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.equal((await live()).release, e.id);
+  });
+
+  it("state and output hold no plaintext private key or app:env value", () => {
+    const exported = stack.pulumi(["stack", "export", "-s", stack.name]);
+    assert.equal(exported.status, 0, exported.stderr);
+    const keyBody = vps.privateKey.split("\n")[1];
+    assert.ok(!exported.stdout.includes(keyBody), "private key in plaintext state");
+    assert.ok(!exported.stdout.includes("nor this"), "app:env value in plaintext state");
+    const again = stack.preview(["--diff"]);
+    assert.ok(!(again.stdout + again.stderr).includes("nor this"), "app:env value in preview output");
+  });
+
+  it("pm2 kill then pm2 resurrect (a reboot) brings back the live release", async () => {
+    const id = outputs().releaseId;
+    sshRun(vps, "pm2 kill >/dev/null 2>&1");
+    await assert.rejects(getJson(health));
+    const r = sshRun(vps, "pm2 resurrect >/dev/null 2>&1");
+    assert.equal(r.status, 0, r.stderr);
+    let body: { release?: string } | undefined;
+    for (let i = 0; i < 50 && body === undefined; i++) {
+      body = await live().catch(() => undefined);
+      if (body === undefined) await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(body?.release, id);
+  });
+});
