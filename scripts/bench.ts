@@ -62,6 +62,12 @@ async function main(): Promise<void> {
   };
 
   const results: Record<string, Sample[]> = { first: [], noop: [], newRelease: [], activate: [] };
+  const floors = { sshRoundTrip: [] as number[], pm2Reload: [] as number[] };
+  const wallOf = (fn: () => void) => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
   for (let run = 1; run <= runs; run++) {
     console.error(`run ${run}/${runs}`);
     const stack = new TestStack(projectRoot, "e2e-bench");
@@ -80,6 +86,8 @@ async function main(): Promise<void> {
       stack.setConfig("app:artifact", "");
       stack.setConfig("app:release", a.releaseId);
       results.activate.push(timed(() => stack.up(), "activate kept release"));
+      floors.sshRoundTrip.push(wallOf(() => sshRun(vps, "true")));
+      floors.pm2Reload.push(wallOf(() => sshRun(vps, `pm2 reload ${stack.name} >/dev/null 2>&1`)));
     } finally {
       sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
       stack.remove();
@@ -107,12 +115,15 @@ async function main(): Promise<void> {
     lines.push(`| ${labels[key]} | ${fmt(median(samples.map((s) => s.wall)))} | ${fmt(median(samples.map((s) => s.vps)))} | ` +
       `${fmt(median(samples.map((s) => s.beforeHealth)))} | ${slow || "no remote work"} |`);
   }
+  lines.push("", `Floors (median): one SSH round trip (a new connection, \`ssh true\`) ${fmt(median(floors.sshRoundTrip))} s; ` +
+    `\`pm2 reload\` of the app alone (2 cluster workers, each started and drained in turn) ${fmt(median(floors.pm2Reload))} s; ` +
+    `the Pulumi engine with nothing to do is the no-op row.`);
   const table = lines.join("\n");
   console.log(table);
   const dir = path.join(projectRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  writeFileSync(path.join(dir, `deploy-${stamp}.json`), JSON.stringify({ runs, artifactBytes: a.size, results }, null, 2));
+  writeFileSync(path.join(dir, `deploy-${stamp}.json`), JSON.stringify({ runs, artifactBytes: a.size, results, floors }, null, 2));
   writeFileSync(path.join(dir, "deploy-latest.md"), table + "\n");
 }
 

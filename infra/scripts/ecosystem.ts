@@ -172,7 +172,7 @@ function health(args) {
       }
     }
     if (Date.now() >= deadline) return fail("not healthy after " + seconds + "s");
-    setTimeout(attempt, 300);
+    setTimeout(attempt, 100);
   };
   const fail = (why) => {
     console.error("health: " + url + ": " + why + "; waited " + ((Date.now() - started) / 1000).toFixed(1) + "s; last: " + last);

@@ -189,6 +189,13 @@ fi
 [ -f "$NEW_DIR/REVISION" ] || fail "$NEW_DIR is incomplete (no REVISION); remove it and deploy the artifact again"
 [ -f "$NEW_DIR/$APP_SCRIPT" ] || fail "$NEW_DIR/$APP_SCRIPT does not exist; check app:script"
 
+# The same migration files as the live release, which migrated: nothing can be pending.
+migrations_of() { (cd "$1" 2>/dev/null && find . -path '*migrations*' -type f -print0 | sort -z | xargs -0 -r sha256sum | sha256sum); }
+if [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ] && [ -n "$PREV_ID" ] && [ -f "$RELEASES/$PREV_ID/.migrated" ] &&
+  [ "$(migrations_of "$NEW_DIR")" = "$(migrations_of "$RELEASES/$PREV_ID")" ]; then
+  echo "migrate: same migration files as the live release $PREV_ID; nothing pending, no backup needed"
+  touch "$NEW_DIR/.migrated"
+fi
 if [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
   step backup
   case "$BACKUP" in
