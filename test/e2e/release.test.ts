@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
 import { packageApp } from "../../scripts/package";
-import { freePort, getJson, localVps, projectRoot, startLoad, sshRun, TestStack, Vps } from "./harness";
+import { freePort, getJson, localVps, projectRoot, run, startLoad, sshRun, TestStack, Vps } from "./harness";
 
 const work = mkdtempSync(path.join(tmpdir(), "release-e2e-"));
 
@@ -213,6 +213,32 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
     assert.ok(!exported.stdout.includes("nor this"), "app:env value in plaintext state");
     const again = stack.preview(["--diff"]);
     assert.ok(!(again.stdout + again.stderr).includes("nor this"), "app:env value in preview output");
+  });
+
+  const rollback = (...args: string[]) => run("bash", ["scripts/node.sh", "scripts/rollback.ts", "--stack", stack.name, ...args], {
+    env: { PULUMI_BACKEND_URL: `file://${stack.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase" },
+  });
+
+  it("npm run rollback, under load: the previous release answers, zero failed requests, and it stays pinned", async () => {
+    const before = outputs();
+    const load = await startLoad(health);
+    const r = rollback();
+    const stats = await load.stop();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(stats.failed, 0, JSON.stringify(stats));
+    assert.equal((await live()).release, before.previousReleaseId);
+    assert.equal(outputs().releaseId, before.previousReleaseId);
+    assert.match(r.stdout, /The stack now pins app:release=/);
+    // The next ordinary up keeps the rolled-back release.
+    const p = stack.preview(["--expect-no-changes"]);
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+  });
+
+  it("npm run rollback to an id that is not kept is refused, listing the kept ones", async () => {
+    const r = rollback("--to", a.id);
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`error: release ${a.id} is not kept on the VPS of ${stack.name}; kept: [0-9a-f]{12}`));
+    assert.notEqual((await live()).release, a.id);
   });
 
   it("pm2 kill then pm2 resurrect (a reboot) brings back the live release", async () => {
