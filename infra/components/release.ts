@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { AppConfig } from "../config";
 import { incomingArtifact, releaseDir } from "../paths";
 import { parseReleaseResult, releaseScript } from "../scripts/release";
 
@@ -12,18 +13,9 @@ export interface ReleaseArgs {
   releaseId: string;
   /** The tarball to upload and deploy; unset to activate `releaseId`, already on the VPS. */
   artifact?: { path: string; sha256: string };
-  /** The app settings the release script needs. */
-  app: {
-    name: string;
-    script: string;
-    port: number;
-    healthPath: string;
-    healthTimeout: number;
-    keepReleases: number;
-    migrate: string;
-    backup: string;
-    lockTimeout: number;
-  };
+  /** The app settings the release script needs (see AppConfig for each field and its default). */
+  app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "keepReleases" | "migrate" |
+    "backup" | "lockTimeout">;
   /** Re-activate the release when the ecosystem file changes. */
   ecosystemHash: pulumi.Input<string>;
   /** Re-activate the release when the shared .env changes (a secret hash). */
