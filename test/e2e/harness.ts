@@ -65,10 +65,14 @@ export function run(
 
 /** A stack of a Pulumi program in its own file backend, with a throwaway passphrase. */
 export class TestStack {
-  readonly backend = mkdtempSync(path.join(tmpdir(), "vps-release-e2e-"));
+  readonly backend: string;
   readonly name: string;
-  /** `prefix` must start with "e2e-": Pulumi.e2e-*.yaml files are git-ignored. The name gets a random suffix. */
-  constructor(readonly programDir: string, prefix: string) {
+  /**
+   * `prefix` must start with "e2e-": Pulumi.e2e-*.yaml files are git-ignored. The name gets a random
+   * suffix. Stacks that must see each other (promotion) share a `backend` folder.
+   */
+  constructor(readonly programDir: string, prefix: string, backend?: string) {
+    this.backend = backend ?? mkdtempSync(path.join(tmpdir(), "vps-release-e2e-"));
     this.name = `${prefix}-${randomBytes(3).toString("hex")}`;
     const r = this.pulumi(["stack", "init", this.name]);
     if (r.status !== 0) throw new Error(`stack init failed: ${r.stderr}`);

@@ -1,0 +1,69 @@
+// npm run promote -- --from S1 --to S2 [--artifact PATH]: deploy to S2 byte for byte what S1 runs.
+// Refused when S1's last update did not succeed, when S1's release is not healthy now, or when the
+// artifact's sha256 differs from the one S1 recorded. S2 gets the same tarball (uploaded when its
+// VPS lacks the release) through an ordinary `up` of S2.
+import * as path from "node:path";
+import { existsSync } from "node:fs";
+import { sha256File } from "../infra/artifact";
+import { openStack, outputsOf, parseFlags, projectRoot, runCli, sshToStack, UsageError } from "./stacks";
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });
+  if (typeof f.from !== "string" || typeof f.to !== "string") {
+    throw new UsageError("--from and --to are required (npm run promote -- --from staging --to production)");
+  }
+  if (f.from === f.to) throw new UsageError("--from and --to name the same stack");
+  const s1 = await openStack(f.from);
+  const out1 = await outputsOf(s1);
+  if (!out1.releaseId) throw new UsageError(`stack ${f.from} records no release to promote`);
+
+  const [last] = await s1.history(1);
+  if (!last || last.result !== "succeeded") {
+    throw new UsageError(`stack ${f.from}'s last update ${last ? `${last.result} (${last.kind}, ${last.startTime})` : "is missing"}; ` +
+      `promote only from a stack whose last update succeeded (fix it with pulumi up -s ${f.from}, or roll it back)`);
+  }
+
+  const probe = await sshToStack(s1, `node -e 'fetch(process.argv[1]).then(async r => console.log(r.status + " " + await r.text())).catch(e => console.log("0 " + e.message))' '${out1.healthUrl.replace(/'/g, "")}'`);
+  const [status, ...rest] = probe.stdout.trim().split(" ");
+  let release: unknown;
+  try {
+    release = (JSON.parse(rest.join(" ")) as { release?: unknown }).release;
+  } catch {
+    release = undefined;
+  }
+  if (status !== "200" || (release !== undefined && release !== out1.releaseId)) {
+    throw new UsageError(`stack ${f.from}'s release ${out1.releaseId} is not healthy now (${out1.healthUrl}: ${probe.stdout.trim() || probe.stderr.trim()}); not promoting`);
+  }
+
+  const cfg1 = await s1.getAllConfig();
+  const artifactPath = typeof f.artifact === "string" ? path.resolve(process.env.INIT_CWD ?? process.cwd(), f.artifact)
+    : cfg1["app:artifact"]?.value ? path.resolve(projectRoot, cfg1["app:artifact"].value) : "";
+  if (!artifactPath || !existsSync(artifactPath)) {
+    throw new UsageError(`the tarball of ${f.from}'s release ${out1.releaseId} is not here` +
+      `${artifactPath ? ` (${artifactPath})` : ""}; pass it with --artifact PATH (the one CI built and deployed to ${f.from})`);
+  }
+  const sha = sha256File(artifactPath);
+  if (sha !== out1.artifactSha256) {
+    throw new UsageError(`${artifactPath} has sha256 ${sha}, but ${f.from} runs ${out1.artifactSha256}; refusing to promote other bytes`);
+  }
+
+  const s2 = await openStack(f.to);
+  const before = await s2.getAllConfig();
+  await s2.removeConfig("app:release");
+  await s2.setConfig("app:artifact", { value: artifactPath });
+  console.log(`promoting ${out1.releaseId} (sha256 ${sha}) from ${f.from} to ${f.to}`);
+  try {
+    await s2.up({ onOutput: (s) => process.stdout.write(s), message: `promote ${out1.releaseId} from ${f.from}` });
+  } catch (e) {
+    await s2.removeConfig("app:artifact");
+    for (const key of ["app:artifact", "app:release"]) {
+      const v = before[key];
+      if (v !== undefined) await s2.setConfig(key, { value: v.value, secret: v.secret });
+    }
+    throw e;
+  }
+  const out2 = await outputsOf(s2);
+  console.log(`promoted: ${f.to} runs ${out2.releaseId}, the same bytes as ${f.from} (sha256 ${out2.artifactSha256}).`);
+}
+
+runCli(main);
