@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { generateTestKey } from "../test/support/keys";
 import { ConfigError, DEFAULTS, parseConfig } from "./config";
 
-const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const KEY = generateTestKey().privateKey;
 const good: Record<string, string> = {
   "vps:host": "203.0.113.10",
   "vps:user": "deploy",

@@ -129,9 +129,9 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     bad("vps:user", "expected a Unix user name", user, set("vps:user", "deploy"));
   }
   const privateKey = required("vps:privateKey", "", true);
-  if (privateKey && !/^-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----\r?\n[\s\S]+\n-----END ([A-Z0-9]+ )?PRIVATE KEY-----\s*$/.test(privateKey.trim() + "\n")) {
+  if (privateKey && !looksLikePrivateKey(privateKey)) {
     // Never echo the value: it is a secret.
-    problems.push("vps:privateKey: expected a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----) " +
+    problems.push("vps:privateKey: expected a PEM or OpenSSH private key file (a BEGIN line, base64, an END line) " +
       "(pulumi config set --secret vps:privateKey < ~/.ssh/id_ed25519)");
   }
   const hostKey = required("vps:hostKey", "'ssh-ed25519 AAAA...'");
@@ -245,6 +245,14 @@ function parseEnv(rawEnv: string | undefined, problems: string[]): Record<string
     else problems.push(`app:env.${k}: expected a string value (values are never shown) (${fix.replace("NAME", k)})`);
   }
   return env;
+}
+
+/** A PEM or OpenSSH private key: BEGIN and END armor lines around a body. */
+function looksLikePrivateKey(text: string): boolean {
+  const lines = text.trim().split(/\r?\n/);
+  const armor = (word: "BEGIN" | "END", line: string | undefined) =>
+    line !== undefined && new RegExp(`^-{5}${word} ([A-Z0-9]+ )?PRIVATE KEY-{5}$`).test(line);
+  return lines.length >= 3 && armor("BEGIN", lines[0]) && armor("END", lines[lines.length - 1]);
 }
 
 function emptyToUndefined(v: string | undefined): string | undefined {
