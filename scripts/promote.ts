@@ -1,11 +1,11 @@
 // npm run promote -- --from S1 --to S2 [--artifact PATH]: deploy to S2 byte for byte what S1 runs.
 // Refused when S1's last update did not succeed, when S1's release is not healthy now, or when the
-// artifact's sha256 differs from the one S1 recorded. S2 gets the same tarball (uploaded when its
-// VPS lacks the release) through an ordinary `up` of S2.
+// artifact's sha256 differs from the one S1 recorded. S2 gets the same tarball through an
+// ordinary `up` of S2.
 import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { sha256File } from "../infra/artifact";
-import { openStack, outputsOf, parseFlags, projectRoot, runCli, sshToStack, UsageError } from "./stacks";
+import { openStack, outputsOf, parseFlags, projectRoot, runCli, sshToStack, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });
@@ -48,20 +48,8 @@ async function main(): Promise<void> {
   }
 
   const s2 = await openStack(f.to);
-  const before = await s2.getAllConfig();
-  await s2.removeConfig("app:release");
-  await s2.setConfig("app:artifact", { value: artifactPath });
   console.log(`promoting ${out1.releaseId} (sha256 ${sha}) from ${f.from} to ${f.to}`);
-  try {
-    await s2.up({ onOutput: (s) => process.stdout.write(s), message: `promote ${out1.releaseId} from ${f.from}` });
-  } catch (e) {
-    await s2.removeConfig("app:artifact");
-    for (const key of ["app:artifact", "app:release"]) {
-      const v = before[key];
-      if (v !== undefined) await s2.setConfig(key, { value: v.value, secret: v.secret });
-    }
-    throw e;
-  }
+  await upWithRelease(s2, { artifact: artifactPath }, `promote ${out1.releaseId} from ${f.from}`);
   const out2 = await outputsOf(s2);
   console.log(`promoted: ${f.to} runs ${out2.releaseId}, the same bytes as ${f.from} (sha256 ${out2.artifactSha256}).`);
 }

@@ -4,7 +4,7 @@
 // (`pulumi config rm app:release`, then set app:artifact).
 import { isReleaseId } from "../infra/artifact";
 import { keptReleases } from "./releases";
-import { openStack, outputsOf, parseFlags, runCli, UsageError } from "./stacks";
+import { openStack, outputsOf, parseFlags, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack", "to"] });
@@ -26,21 +26,8 @@ async function main(): Promise<void> {
     throw new UsageError(`release ${target} is not kept on the VPS of ${name}; kept: ${kept.map((r) => r.id).join(", ") || "none"}`);
   }
 
-  const before = await stack.getAllConfig();
-  await stack.setConfig("app:release", { value: target });
-  await stack.removeConfig("app:artifact");
   console.log(`rolling back ${name}: ${out.releaseId || "(none)"} -> ${target}`);
-  try {
-    await stack.up({ onOutput: (s) => process.stdout.write(s), message: `rollback to ${target}` });
-  } catch (e) {
-    // Put the config back as it was: the stack still records (and serves) the old release.
-    await stack.removeConfig("app:release");
-    for (const key of ["app:artifact", "app:release"]) {
-      const v = before[key];
-      if (v !== undefined) await stack.setConfig(key, { value: v.value, secret: v.secret });
-    }
-    throw e;
-  }
+  await upWithRelease(stack, { release: target }, `rollback to ${target}`);
   const now = await outputsOf(stack);
   console.log(`rolled back ${name}: ${now.releaseId} is live (previous ${now.previousReleaseId || "-"}).`);
   console.log(`The stack now pins app:release=${target}; to deploy an artifact again: ` +

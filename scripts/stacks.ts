@@ -58,6 +58,34 @@ export async function outputsOf(stack: Stack): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v.value ?? "")]));
 }
 
+/**
+ * Points the stack at a release (`{ release: ID }` or `{ artifact: PATH }`; the two keys are
+ * exclusive) and runs `pulumi up`. If the up fails, both keys are put back as they were: the stack
+ * still records, and the VPS still serves, the old release.
+ */
+export async function upWithRelease(stack: Stack, target: { release: string } | { artifact: string }, message: string): Promise<void> {
+  const keys = ["app:artifact", "app:release"];
+  const before = await stack.getAllConfig();
+  const restore = async () => {
+    for (const key of keys) {
+      const v = before[key];
+      if (v === undefined) await stack.removeConfig(key);
+      else await stack.setConfig(key, { value: v.value, secret: v.secret });
+    }
+  };
+  const [set, unset] = "release" in target
+    ? [{ key: "app:release", value: target.release }, "app:artifact"]
+    : [{ key: "app:artifact", value: target.artifact }, "app:release"];
+  await stack.removeConfig(unset);
+  await stack.setConfig(set.key, { value: set.value });
+  try {
+    await stack.up({ onOutput: (out) => process.stdout.write(out), message });
+  } catch (e) {
+    await restore();
+    throw e;
+  }
+}
+
 /** Runs `script` on the stack's VPS with its own connection config (key in a 0600 temp file). */
 export async function sshToStack(stack: Stack, script: string): Promise<SpawnSyncReturns<string>> {
   const cfg = await stack.getAllConfig();

@@ -34,9 +34,9 @@ function prependToServer(dir: string, line: string): void {
 }
 
 function findMigrationsDir(dir: string): string {
-  const found = execFileSync("find", [path.join(dir, "prisma"), "-name", "migration_lock.toml"], { encoding: "utf8" })
-    .split("\n").filter((l) => l.includes("sqlite") || l !== "").sort();
-  const lock = found.find((l) => readFileSync(l, "utf8").includes("sqlite")) ?? found[0];
+  const locks = execFileSync("find", [path.join(dir, "prisma"), "-name", "migration_lock.toml"], { encoding: "utf8" })
+    .split("\n").filter((l) => l !== "");
+  const lock = locks.find((l) => readFileSync(l, "utf8").includes("sqlite"));
   assert.ok(lock, "examples/backend has no prisma migrations folder");
   return path.dirname(lock);
 }
