@@ -10,6 +10,7 @@ import {
   assertSafeArchive,
   inspectArchive,
   isReleaseId,
+  migrationNames,
   packDirectory,
   releaseIdOf,
   sha256File,
@@ -77,6 +78,18 @@ describe("hashes and release ids", () => {
     const file = path.join(tmp("sha"), "f");
     fs.writeFileSync(file, Buffer.alloc(3 << 20, 7));
     assert.equal(sha256File(file), sha256Of(fs.readFileSync(file)));
+  });
+});
+
+describe("migrationNames", () => {
+  it("names the folders of migrations/NAME/migration.sql files, sorted, once each", () => {
+    const e = (p: string, type: "file" | "directory" = "file") =>
+      ({ path: p, type, typeflag: "0", mode: 0o644, size: 0, linkpath: "", mtime: 0, uid: 0, gid: 0 });
+    assert.deepEqual(migrationNames([
+      e("prisma/postgresql/migrations/2_b/migration.sql"), e("prisma/sqlite/migrations/2_b/migration.sql"),
+      e("./prisma/migrations/1_a/migration.sql"), e("prisma/migrations/migration_lock.toml"),
+      e("prisma/migrations/3_c/", "directory"), e("node_modules/x/migrations/9_z/readme.md"),
+    ]), ["1_a", "2_b"]);
   });
 });
 

@@ -461,3 +461,16 @@ function checkEntries(entries: ArchiveEntry[], requirePackageJson: boolean): str
   }
   return problems;
 }
+
+/**
+ * The Prisma migrations an archive carries: the folder names of `.../migrations/NAME/migration.sql`
+ * entries, sorted and without duplicates (a project may keep one folder per provider).
+ */
+export function migrationNames(entries: readonly ArchiveEntry[]): string[] {
+  const names = new Set<string>();
+  for (const e of entries) {
+    const m = /(?:^|\/)migrations\/([^/]+)\/migration\.sql$/.exec(e.path.replace(/^\.\//, ""));
+    if (m && e.type === "file") names.add(m[1]);
+  }
+  return [...names].sort();
+}

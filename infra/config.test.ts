@@ -39,6 +39,7 @@ describe("parseConfig", () => {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
       script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60,
       keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {},
+      provenance: undefined,
     });
   });
 
@@ -108,6 +109,18 @@ describe("parseConfig", () => {
       assert.match(p[0], want);
     });
   }
+
+  it("reads app:provenance (written by promote and rollback) and refuses a malformed one", () => {
+    const p = { kind: "promote", releaseId: "0123456789ab", fromStack: "staging", artifactSha256: "ab".repeat(32),
+      requestedAt: "2026-11-25T10:00:00.000Z" };
+    assert.deepEqual(parse({ "app:provenance": JSON.stringify(p) }).app.provenance, p);
+    assert.equal(parse({ "app:provenance": "" }).app.provenance, undefined);
+    for (const bad of ["not json", JSON.stringify({ ...p, kind: "deploy" }), JSON.stringify({ ...p, releaseId: "x" }),
+      JSON.stringify({ ...p, fromStack: "a b" }), JSON.stringify({ ...p, requestedAt: "yesterday" })]) {
+      const [problem] = problems({ "app:provenance": bad });
+      assert.match(problem, /^app:provenance: expected .*pulumi config rm app:provenance\)$/);
+    }
+  });
 
   it("never echoes a secret value", () => {
     const secret = "s3cr3t-value-xyz";

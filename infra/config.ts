@@ -50,6 +50,20 @@ export interface AppConfig {
   lockTimeout: number;
   /** Secret; keys and values become the app's environment and the shared `.env`. Default `{}`. */
   env: Record<string, string>;
+  /** Written by `npm run promote` and `npm run rollback`, never by hand: why this release goes live. */
+  provenance?: Provenance;
+}
+
+/** Where a release came from (app:provenance). It applies only while `releaseId` is the release deployed. */
+export interface Provenance {
+  kind: "promote" | "rollback";
+  releaseId: string;
+  /** The stack the release was promoted from. */
+  fromStack?: string;
+  /** The artifact's sha256 in the source stack. */
+  artifactSha256?: string;
+  /** ISO time the promotion or rollback was asked for. */
+  requestedAt: string;
 }
 
 export interface DeployConfig {
@@ -192,6 +206,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
   }
 
   const env = parseEnv(raw("app:env"), problems);
+  const provenance = parseProvenance(raw("app:provenance"), problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -210,8 +225,32 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
       backup,
       lockTimeout,
       env,
+      provenance,
     },
   };
+}
+
+function parseProvenance(rawValue: string | undefined, problems: string[]): Provenance | undefined {
+  if (rawValue === undefined || rawValue.trim() === "") return undefined;
+  const fix = "it is written by npm run promote and npm run rollback; pulumi config rm app:provenance";
+  let p: Partial<Record<keyof Provenance, unknown>>;
+  try {
+    p = JSON.parse(rawValue) as typeof p;
+  } catch {
+    problems.push(`app:provenance: expected a JSON object (${fix})`);
+    return undefined;
+  }
+  const str = (v: unknown, re: RegExp) => typeof v === "string" && re.test(v);
+  const ok = p !== null && typeof p === "object" && (p.kind === "promote" || p.kind === "rollback") &&
+    str(p.releaseId, /^[0-9a-f]{12}$/) && str(p.requestedAt, /^\d{4}-\d\d-\d\dT[\d:.]+Z$/) &&
+    (p.fromStack === undefined || str(p.fromStack, /^[A-Za-z0-9_.\/-]{1,200}$/)) &&
+    (p.artifactSha256 === undefined || str(p.artifactSha256, /^[0-9a-f]{64}$/));
+  if (!ok) {
+    problems.push(`app:provenance: expected {kind: promote|rollback, releaseId, requestedAt, fromStack?, artifactSha256?}, ` +
+      `got ${JSON.stringify(truncate(rawValue))} (${fix})`);
+    return undefined;
+  }
+  return p as Provenance;
 }
 
 function parseEnv(rawEnv: string | undefined, problems: string[]): Record<string, string> {

@@ -1,11 +1,13 @@
 // Wiring only: config in, components, outputs.
 import * as path from "node:path";
 import { HostLayout } from "./components/hostLayout";
+import { announcePlan } from "./components/plan";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
 import { Release } from "./components/release";
 import { SharedEnv } from "./components/sharedEnv";
 import { readStackConfig } from "./config";
 import { layout } from "./paths";
+import { provenanceFor, sourceOf } from "./preview";
 import { checkArtifact, connectionFor } from "./stack";
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -13,6 +15,7 @@ const cfg = readStackConfig(projectRoot);
 const artifact = cfg.app.artifact === undefined ? undefined : checkArtifact(cfg.app.artifact);
 const id = artifact?.releaseId ?? (cfg.app.release as string);
 const connection = connectionFor(cfg.vps);
+const origin = provenanceFor(cfg.app.provenance, id);
 
 const host = new HostLayout("host", { connection, layout: layout(cfg.vps.root) });
 const ecosystem = new Pm2Ecosystem("pm2", {
@@ -34,10 +37,24 @@ const release = new Release("release", {
   app: cfg.app,
   ecosystemHash: ecosystem.contentHash,
   envHash: env.contentHash,
+  provenance: origin,
 }, { dependsOn: [ecosystem, env] });
+
+announcePlan({
+  release: { releaseId: id, migrations: artifact?.migrations, source: sourceOf(origin) },
+  ecosystemHash: ecosystem.plannedHash,
+  envKeys: env.keys,
+  envHash: env.plannedHash,
+});
 
 export const releaseId = release.releaseId;
 export const previousReleaseId = release.previousReleaseId;
 export const releaseDir = release.releaseDir;
 export const artifactSha256 = release.artifactSha256;
 export const healthUrl = release.healthUrl;
+export const migrations = release.migrations;
+export const provenance = release.provenance;
+// Read back by the next preview (infra/components/plan.ts): key names, and hashes to compare.
+export const ecosystemHash = ecosystem.contentHash;
+export const envKeys = env.keys;
+export const envHash = env.contentHash;

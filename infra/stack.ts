@@ -1,7 +1,7 @@
 // Turns validated config into what the components take: the SSH connection and the checked artifact.
 import * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { assertSafeArchive, releaseIdOf, sha256Of } from "./artifact";
+import { assertSafeArchive, migrationNames, releaseIdOf, sha256Of } from "./artifact";
 import { VpsConfig } from "./config";
 
 /** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
@@ -21,6 +21,8 @@ export interface CheckedArtifact {
   path: string;
   sha256: string;
   releaseId: string;
+  /** The Prisma migrations the artifact carries (folder names), for the preview. */
+  migrations: string[];
 }
 
 /**
@@ -33,11 +35,12 @@ export function checkArtifact(file: string): CheckedArtifact {
       "then pulumi config set app:artifact PATH)");
   }
   const bytes = readFileSync(file);
+  let entries;
   try {
-    assertSafeArchive(bytes);
+    entries = assertSafeArchive(bytes);
   } catch (e) {
     throw new pulumi.RunError(`app:artifact: ${file} is refused: ${(e as Error).message}`);
   }
   const sha256 = sha256Of(bytes);
-  return { path: file, sha256, releaseId: releaseIdOf(sha256) };
+  return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: migrationNames(entries) };
 }

@@ -48,10 +48,18 @@ async function main(): Promise<void> {
   }
 
   const s2 = await openStack(f.to);
+  const before2 = await outputsOf(s2);
+  if (before2.releaseId === out1.releaseId && before2.artifactSha256 === sha) {
+    console.log(`${f.to} already runs ${out1.releaseId} (sha256 ${sha}); nothing to do`);
+    return;
+  }
   console.log(`promoting ${out1.releaseId} (sha256 ${sha}) from ${f.from} to ${f.to}`);
-  await upWithRelease(s2, { artifact: artifactPath }, `promote ${out1.releaseId} from ${f.from}`);
+  await upWithRelease(s2, { artifact: artifactPath }, `promote ${out1.releaseId} from ${f.from}`, {
+    kind: "promote", releaseId: out1.releaseId, fromStack: f.from, artifactSha256: sha, requestedAt: new Date().toISOString(),
+  });
   const out2 = await outputsOf(s2);
   console.log(`promoted: ${f.to} runs ${out2.releaseId}, the same bytes as ${f.from} (sha256 ${out2.artifactSha256}).`);
+  console.log(`provenance: ${out2.provenance}`);
 }
 
 runCli(main);

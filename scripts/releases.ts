@@ -8,6 +8,8 @@ export interface KeptRelease {
   /** Last activation recorded in revisions.log: time and result, if any. */
   time?: string;
   result?: string;
+  /** Who asked for it: pulumi up, rollback, or promote from STACK with the artifact's sha256. */
+  source?: string;
   live: boolean;
 }
 
@@ -23,7 +25,7 @@ export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
   if (r.status !== 0) throw new Error(`could not list releases on the VPS: ${r.stderr || r.error?.message}`);
   const releases: { id: string; mtime: number }[] = [];
   let live = "";
-  const last = new Map<string, { time: string; result: string }>();
+  const last = new Map<string, { time: string; result: string; source: string }>();
   for (const line of r.stdout.split("\n")) {
     if (line.startsWith("R ")) {
       const [, id, mtime] = line.split(" ");
@@ -31,8 +33,8 @@ export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
     } else if (line.startsWith("L ")) {
       live = line.slice(2).trim();
     } else if (line.startsWith("H ")) {
-      const [time, id, , result] = line.slice(2).split("\t");
-      last.set(id, { time, result });
+      const [time, id, , result, source] = line.slice(2).split("\t");
+      last.set(id, { time, result, source });
     }
   }
   return releases
@@ -46,10 +48,10 @@ async function main(): Promise<void> {
   const stack = await openStack(f.stack);
   const out = await outputsOf(stack);
   const kept = await keptReleases(stack);
-  console.log("release       mark      last activation        result");
+  console.log("release       mark      last activation        result  source");
   for (const r of kept) {
     const mark = r.live ? "live" : r.id === out.previousReleaseId ? "previous" : "";
-    console.log(`${r.id}  ${mark.padEnd(8)}  ${(r.time ?? "-").padEnd(21)}  ${r.result ?? "-"}`);
+    console.log(`${r.id}  ${mark.padEnd(8)}  ${(r.time ?? "-").padEnd(21)}  ${(r.result ?? "-").padEnd(6)}  ${r.source ?? "-"}`);
   }
 }
 

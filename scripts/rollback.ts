@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   }
 
   console.log(`rolling back ${name}: ${out.releaseId || "(none)"} -> ${target}`);
-  await upWithRelease(stack, { release: target }, `rollback to ${target}`);
+  await upWithRelease(stack, { release: target }, `rollback to ${target}`,
+    { kind: "rollback", releaseId: target, requestedAt: new Date().toISOString() });
   const now = await outputsOf(stack);
   console.log(`rolled back ${name}: ${now.releaseId} is live (previous ${now.previousReleaseId || "-"}).`);
   console.log(`The stack now pins app:release=${target}; to deploy an artifact again: ` +

@@ -5,6 +5,7 @@ import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import type { Provenance } from "../infra/config";
 
 export const projectRoot = path.resolve(__dirname, "..");
 
@@ -55,16 +56,20 @@ export async function openStack(name: string): Promise<Stack> {
 
 export async function outputsOf(stack: Stack): Promise<Record<string, string>> {
   const out = await stack.outputs();
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, String(v.value ?? "")]));
+  // Strings as they are; objects and lists (provenance, migrations) as JSON text.
+  return Object.fromEntries(Object.entries(out).map(([k, v]) =>
+    [k, typeof v.value === "string" ? v.value : v.value === undefined ? "" : JSON.stringify(v.value)]));
 }
 
 /**
  * Points the stack at a release (`{ release: ID }` or `{ artifact: PATH }`; the two keys are
- * exclusive) and runs `pulumi up`. If the up fails, both keys are put back as they were: the stack
- * still records, and the VPS still serves, the old release.
+ * exclusive), records its provenance (app:provenance) and runs `pulumi up`. If the up fails, the
+ * keys are put back as they were: the stack still records, and the VPS still serves, the old release.
  */
-export async function upWithRelease(stack: Stack, target: { release: string } | { artifact: string }, message: string): Promise<void> {
-  const keys = ["app:artifact", "app:release"];
+export async function upWithRelease(
+  stack: Stack, target: { release: string } | { artifact: string }, message: string, provenance?: Provenance,
+): Promise<void> {
+  const keys = ["app:artifact", "app:release", "app:provenance"];
   const before = await stack.getAllConfig();
   const restore = async () => {
     for (const key of keys) {
@@ -78,6 +83,9 @@ export async function upWithRelease(stack: Stack, target: { release: string } | 
     : [{ key: "app:artifact", value: target.artifact }, "app:release"];
   await stack.removeConfig(unset);
   await stack.setConfig(set.key, { value: set.value });
+  // Where the release came from; the program records it only while it names the release deployed.
+  if (provenance) await stack.setConfig("app:provenance", { value: JSON.stringify(provenance) });
+  else await stack.removeConfig("app:provenance");
   try {
     await stack.up({ onOutput: (out) => process.stdout.write(out), message });
   } catch (e) {

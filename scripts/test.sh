@@ -23,7 +23,7 @@ if [ "$which_tests" = all ] || [ "$which_tests" = unit ]; then
 	log_step "typecheck"
 	bash scripts/node.sh node_modules/typescript/bin/tsc --noEmit -p .
 	log_step "unit tests"
-	node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts'
+	node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
 fi
 if [ "$which_tests" = all ] || [ "$which_tests" = example ]; then
 	log_step "examples/backend: its own tests (SQLite, PostgreSQL, graceful shutdown)"

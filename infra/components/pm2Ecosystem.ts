@@ -17,8 +17,10 @@ export interface Pm2EcosystemArgs {
  * is keyed on `contentHash`, so a change here re-activates the live release (startOrReload --update-env).
  */
 export class Pm2Ecosystem extends pulumi.ComponentResource {
-  /** sha256 of the file's content. */
+  /** sha256 of the file's content, once the file is on the VPS. */
   readonly contentHash: pulumi.Output<string>;
+  /** sha256 of the content this program wants, known in a preview too. */
+  readonly plannedHash: string;
 
   constructor(name: string, args: Pm2EcosystemArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Pm2Ecosystem", name, {}, opts);
@@ -31,6 +33,7 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
       logging: "stdoutAndStderr",
     }, { parent: this });
     const hash = createHash("sha256").update(content).digest("hex");
+    this.plannedHash = hash;
     this.contentHash = file.stdout.apply(() => hash);
     this.registerOutputs({ contentHash: this.contentHash });
   }

@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { AppConfig } from "../config";
+import type { AppConfig, Provenance } from "../config";
 import { incomingArtifact, releaseDir } from "../paths";
+import { sourceOf } from "../preview";
 import { parseReleaseResult, releaseScript } from "../scripts/release";
 
 export interface ReleaseArgs {
@@ -20,8 +21,18 @@ export interface ReleaseArgs {
   ecosystemHash: pulumi.Input<string>;
   /** Re-activate the release when the shared .env changes (a secret hash). */
   envHash: pulumi.Input<string>;
-  /** Recorded in revisions.log: who asked for this activation. Default `pulumi up`. */
-  source?: string;
+  /** Why this release goes live (promotion, rollback); none for an ordinary `pulumi up`. */
+  provenance?: Provenance;
+}
+
+/** Outputs `provenance`: where the live release came from and when it went live. */
+export interface ReleaseProvenance {
+  source: "pulumi up" | "promote" | "rollback";
+  releaseId: string;
+  artifactSha256: string;
+  activatedAt: string;
+  fromStack?: string;
+  requestedAt?: string;
 }
 
 /**
@@ -36,6 +47,8 @@ export class Release extends pulumi.ComponentResource {
   readonly artifactSha256: pulumi.Output<string>;
   readonly releaseDir: pulumi.Output<string>;
   readonly healthUrl: pulumi.Output<string>;
+  readonly migrations: pulumi.Output<string[]>;
+  readonly provenance: pulumi.Output<ReleaseProvenance>;
 
   constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Release", name, {}, opts);
@@ -51,7 +64,7 @@ export class Release extends pulumi.ComponentResource {
       migrate: args.app.migrate,
       backup: args.app.backup,
       lockTimeout: args.app.lockTimeout,
-      source: args.source ?? "pulumi up",
+      source: sourceOf(args.provenance),
     };
     let upload: command.remote.CopyToRemote | undefined;
     let create: string;
@@ -85,12 +98,24 @@ export class Release extends pulumi.ComponentResource {
     this.artifactSha256 = result.apply((r) => r.artifactSha256);
     this.releaseDir = pulumi.output(releaseDir(args.root, args.releaseId));
     this.healthUrl = pulumi.output(`http://127.0.0.1:${args.app.port}${args.app.healthPath}`);
+    this.migrations = result.apply((r) => r.migrations ?? []);
+    const p = args.provenance;
+    this.provenance = result.apply((r): ReleaseProvenance => ({
+      source: p?.kind ?? "pulumi up",
+      releaseId: r.releaseId,
+      artifactSha256: r.artifactSha256,
+      activatedAt: r.activatedAt,
+      ...(p?.fromStack ? { fromStack: p.fromStack } : {}),
+      ...(p ? { requestedAt: p.requestedAt } : {}),
+    }));
     this.registerOutputs({
       releaseId: this.releaseId,
       previousReleaseId: this.previousReleaseId,
       artifactSha256: this.artifactSha256,
       releaseDir: this.releaseDir,
       healthUrl: this.healthUrl,
+      migrations: this.migrations,
+      provenance: this.provenance,
     });
   }
 }

@@ -22,6 +22,10 @@ export interface SharedEnvArgs {
 export class SharedEnv extends pulumi.ComponentResource {
   /** sha256 of the file's content, as a secret (a hash of short values could be guessed). */
   readonly contentHash: pulumi.Output<string>;
+  /** The same hash of the content this program wants, known in a preview too (secret). */
+  readonly plannedHash: pulumi.Output<string>;
+  /** The variable names, sorted (not secret: a preview shows which keys change). */
+  readonly keys: pulumi.Output<string[]>;
 
   constructor(name: string, args: SharedEnvArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:SharedEnv", name, {}, opts);
@@ -35,8 +39,9 @@ export class SharedEnv extends pulumi.ComponentResource {
       stdin: content,
       addPreviousOutputInEnv: false,
     }, { parent: this });
-    this.contentHash = pulumi.secret(pulumi.all([content, file.stdout]).apply(([c]) =>
-      createHash("sha256").update(c).digest("hex")));
+    this.plannedHash = pulumi.secret(content.apply((c) => createHash("sha256").update(c).digest("hex")));
+    this.contentHash = pulumi.secret(pulumi.all([this.plannedHash, file.stdout]).apply(([h]) => h));
+    this.keys = keys;
     this.registerOutputs({ contentHash: this.contentHash });
   }
 }

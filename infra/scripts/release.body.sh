@@ -266,4 +266,8 @@ find "$ROOT/.incoming" -mindepth 1 -maxdepth 1 -mmin +60 -delete 2>/dev/null || 
 step finished
 
 sha="$(cat "$NEW_DIR/.artifact-sha256" 2>/dev/null || true)"
-printf 'RESULT {"releaseId":"%s","previousReleaseId":"%s","artifactSha256":"%s"}\n' "$RELEASE_ID" "$PREV_ID" "$sha"
+# The migrations the live release carries (names only; a name that is not plain is left out of the JSON).
+migrations="$(find "$NEW_DIR" -path "$NEW_DIR/node_modules" -prune -o -type f -path '*/migrations/*/migration.sql' -print 2>/dev/null |
+  awk -F/ '$(NF-1) ~ /^[A-Za-z0-9_.-]+$/ { print $(NF-1) }' | sort -u | awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')"
+printf 'RESULT {"releaseId":"%s","previousReleaseId":"%s","artifactSha256":"%s","activatedAt":"%s","migrations":[%s]}\n' \
+  "$RELEASE_ID" "$PREV_ID" "$sha" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$migrations"

@@ -54,6 +54,10 @@ export interface ReleaseResult {
   releaseId: string;
   previousReleaseId: string;
   artifactSha256: string;
+  /** When the release went live (UTC, from the VPS clock). */
+  activatedAt: string;
+  /** The Prisma migrations the live release carries (folder names, sorted). */
+  migrations: string[];
 }
 
 export function parseReleaseResult(stdout: string): ReleaseResult | undefined {

@@ -58,6 +58,17 @@ describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
     assert.equal(out.artifactSha256, a.sha256);
     const health = await getJson(`http://127.0.0.1:${ports[s2.name]}/health`);
     assert.equal((health.body as { release: string }).release, a.releaseId);
+    // Provenance: in S2's outputs and in its revisions.log.
+    const p = out.provenance as Record<string, string>;
+    assert.deepEqual({ ...p, activatedAt: "", requestedAt: "" },
+      { source: "promote", fromStack: s1.name, releaseId: a.releaseId, artifactSha256: a.sha256, activatedAt: "", requestedAt: "" });
+    assert.match(p.activatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const log = sshRun(vps, `tail -n 1 ${vps.root}-${s2.name}/revisions.log`).stdout;
+    assert.match(log, new RegExp(`\t${a.releaseId}\t-\tok\tpromote from ${s1.name} sha256 ${a.sha256} requested \\S+Z\n$`));
+    // Promoting again finds nothing to do.
+    const again = promote("--from", s1.name, "--to", s2.name);
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /already runs .*; nothing to do/);
   });
 
   it("refuses other bytes than S1's", () => {

@@ -123,6 +123,31 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
     assert.equal(outputs().previousReleaseId, a.id);
   });
 
+  it("a preview names the release going live, the pending migration and the .env keys that change, never values", () => {
+    const next = variant(extracted, "preview-next", (d) => {
+      appendFileSync(path.join(d, "dist", "server.js"), "\n// preview next\n");
+      const m = path.join(findMigrationsDir(d), "20990102000000_add_note");
+      mkdirSync(m);
+      writeFileSync(path.join(m, "migration.sql"), "ALTER TABLE \"Video\" ADD COLUMN \"note\" TEXT;\n");
+    });
+    stack.setConfig("app:artifact", next.file);
+    const env = { GREETING: "it's \"quoted\" $(not run) `nor this`\nsecond line", JWT_AUDIENCE: "preview-only value" };
+    stack.setConfig("app:env", JSON.stringify(env), { secret: true });
+    const p = stack.preview();
+    stack.setConfig("app:artifact", b.file);
+    stack.setConfig("app:env", JSON.stringify({ GREETING: env.GREETING }), { secret: true });
+    const text = p.stdout + p.stderr;
+    assert.equal(p.status, 0, text);
+    assert.match(text, new RegExp(`release: ${b.id} -> ${next.id} \\(a new artifact; pulumi up\\)`));
+    assert.match(text, /migrations: 1 pending, run before the switch after a backup: 20990102000000_add_note/);
+    assert.match(text, /\.env: keys added: JWT_AUDIENCE/);
+    assert.match(text, /ecosystem\.config\.js: unchanged/);
+    assert.ok(!text.includes("preview-only value") && !text.includes("nor this"), "an app:env value in the preview");
+    const back = stack.preview(["--expect-no-changes"]);
+    assert.equal(back.status, 0, back.stdout + back.stderr);
+    assert.match(back.stdout + back.stderr, new RegExp(`release: ${b.id} stays live`));
+  });
+
   const refused: [string, string, (d: string) => void][] = [
     ["crashes at start", "preflight", (d) => prependToServer(d, 'throw new Error("crash at start (test)");')],
     ["never gets healthy", "preflight", (d) => prependToServer(d, 'process.env.HEALTH_FAIL = "1";')],
@@ -229,6 +254,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
     assert.equal((await live()).release, before.previousReleaseId);
     assert.equal(outputs().releaseId, before.previousReleaseId);
     assert.match(r.stdout, /The stack now pins app:release=/);
+    assert.equal((outputs().provenance as { source: string }).source, "rollback");
     // The next ordinary up keeps the rolled-back release.
     const p = stack.preview(["--expect-no-changes"]);
     assert.equal(p.status, 0, p.stdout + p.stderr);

@@ -1,0 +1,33 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ecosystemLine, envLine, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "../preview";
+
+export interface PlanArgs {
+  release: PlannedRelease;
+  ecosystemHash: string;
+  envKeys: pulumi.Input<string[]>;
+  /** Secret. */
+  envHash: pulumi.Input<string>;
+}
+
+/**
+ * Prints what this update does, for `pulumi preview` readers: the stack's last outputs (read
+ * through a StackReference to itself) against the planned values. Each line is printed on its own,
+ * so a value unknown in a preview (a generated secret) only silences its own line.
+ */
+export function announcePlan(args: PlanArgs): void {
+  const live = new pulumi.StackReference("live-outputs", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+  const out = <T>(key: keyof LiveOutputs) => live.getOutput(key) as pulumi.Output<T | undefined>;
+  const say = (line: string | undefined) => {
+    if (line) void pulumi.log.info(line);
+  };
+  pulumi.all([out<string>("releaseId"), out<string[]>("migrations")]).apply(([releaseId, migrations]) => {
+    const prev: LiveOutputs = { releaseId, migrations };
+    say(releaseLine(prev, args.release));
+    say(migrationsLine(prev, args.release));
+  });
+  out<string>("ecosystemHash").apply((ecosystemHash) => say(ecosystemLine({ ecosystemHash }, args.ecosystemHash)));
+  pulumi.all([out<string[]>("envKeys"), out<string>("envHash"), args.envKeys, args.envHash])
+    .apply(([envKeys, envHash, keys, planned]) => say(envLine({ envKeys, envHash }, keys, planned)));
+}
