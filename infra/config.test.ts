@@ -39,8 +39,9 @@ describe("parseConfig", () => {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
       script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60,
       keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {},
-      provenance: undefined,
+      provenance: undefined, generatedSecrets: [],
     });
+    assert.deepEqual(c.ci, { repository: undefined, secrets: {}, githubToken: undefined, githubApiUrl: undefined });
   });
 
   it("reads every key", () => {
@@ -120,6 +121,24 @@ describe("parseConfig", () => {
       const [problem] = problems({ "app:provenance": bad });
       assert.match(problem, /^app:provenance: expected .*pulumi config rm app:provenance\)$/);
     }
+  });
+
+  it("reads app:generatedSecrets and ci:*, and refuses bad names, clashes and URLs", () => {
+    const c = parse({
+      "app:generatedSecrets": '["JWT_SECRET","COOKIE_KEY","JWT_SECRET"]', "ci:repository": "acme/api",
+      "ci:secrets": JSON.stringify({ PULUMI_CONFIG_PASSPHRASE: "pp" }), "ci:githubToken": "t", "ci:githubApiUrl": "http://127.0.0.1:1/",
+    });
+    assert.deepEqual(c.app.generatedSecrets, ["JWT_SECRET", "COOKIE_KEY"]);
+    assert.deepEqual(c.ci, { repository: "acme/api", secrets: { PULUMI_CONFIG_PASSPHRASE: "pp" }, githubToken: "t", githubApiUrl: "http://127.0.0.1:1/" });
+    assert.deepEqual(parse({ "app:generatedSecrets": "A, B" }).app.generatedSecrets, ["A", "B"]);
+    const p = problems({
+      "app:generatedSecrets": '["OK", "bad-name", "PORT", "DUP"]', "app:env": JSON.stringify({ DUP: "x" }),
+      "ci:repository": "not a repo", "ci:secrets": JSON.stringify({ GITHUB_TOKEN: "x", N: 1 }), "ci:githubApiUrl": "ftp://x",
+    });
+    const want = [/^app:generatedSecrets: "bad-name" is not a valid variable name/, /^app:generatedSecrets: DUP is also set in app:env/,
+      /^app:generatedSecrets: PORT is reserved/, /^ci:repository: expected owner\/name/, /^ci:secrets: "GITHUB_TOKEN" is not a valid GitHub secret name/,
+      /^ci:secrets\.N: expected a string value \(values are never shown\)/, /^ci:githubApiUrl: expected an http\(s\) URL/];
+    for (const re of want) assert.ok(p.some((x) => re.test(x)), `${re} not in:\n${p.join("\n")}`);
   });
 
   it("never echoes a secret value", () => {

@@ -52,6 +52,23 @@ export interface AppConfig {
   env: Record<string, string>;
   /** Written by `npm run promote` and `npm run rollback`, never by hand: why this release goes live. */
   provenance?: Provenance;
+  /**
+   * Variable names that get a generated random secret per stack (RandomPassword), stable across
+   * releases, merged into the app's environment. Default none.
+   */
+  generatedSecrets: string[];
+}
+
+/** The GitHub Actions environment of this stack (the GithubSecrets component). */
+export interface CiConfig {
+  /** `owner/name`; unset disables the component. */
+  repository?: string;
+  /** Extra secrets for the workflows, e.g. PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE (secret). */
+  secrets: Record<string, string>;
+  /** A token that can write environment secrets (secret); else the provider reads GITHUB_TOKEN. */
+  githubToken?: string;
+  /** GitHub Enterprise (or a stand-in) base URL; default api.github.com. */
+  githubApiUrl?: string;
 }
 
 /** Where a release came from (app:provenance). It applies only while `releaseId` is the release deployed. */
@@ -69,6 +86,7 @@ export interface Provenance {
 export interface DeployConfig {
   vps: VpsConfig;
   app: AppConfig;
+  ci: CiConfig;
 }
 
 export const DEFAULTS = {
@@ -207,6 +225,21 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
 
   const env = parseEnv(raw("app:env"), problems);
   const provenance = parseProvenance(raw("app:provenance"), problems);
+  const generatedSecrets = parseNames("app:generatedSecrets", raw("app:generatedSecrets"), problems,
+    "pulumi config set app:generatedSecrets '[\"JWT_SECRET\"]'");
+  for (const n of generatedSecrets) {
+    if (n in env) problems.push(`app:generatedSecrets: ${n} is also set in app:env; keep one (pulumi config rm --path 'app:env.${n}')`);
+    if ((RESERVED_ENV as readonly string[]).includes(n)) problems.push(`app:generatedSecrets: ${n} is reserved, the deploy sets it`);
+  }
+  const repository = emptyToUndefined(raw("ci:repository"));
+  if (repository && !/^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    bad("ci:repository", "expected owner/name of a GitHub repository", repository, set("ci:repository", "acme/api"));
+  }
+  const ciSecrets = parseSecretMap(raw("ci:secrets"), problems);
+  const githubApiUrl = emptyToUndefined(raw("ci:githubApiUrl"));
+  if (githubApiUrl && !/^https?:\/\/[^\s]+$/.test(githubApiUrl)) {
+    bad("ci:githubApiUrl", "expected an http(s) URL", githubApiUrl, set("ci:githubApiUrl", "https://github.example.com/"));
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -226,8 +259,63 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
       lockTimeout,
       env,
       provenance,
+      generatedSecrets,
     },
+    ci: { repository, secrets: ciSecrets, githubToken: emptyToUndefined(raw("ci:githubToken")), githubApiUrl },
   };
+}
+
+/** A JSON list of variable names (or one comma-separated line). */
+function parseNames(key: string, rawValue: string | undefined, problems: string[], fix: string): string[] {
+  if (rawValue === undefined || rawValue.trim() === "") return [];
+  let list: unknown;
+  try {
+    list = rawValue.trim().startsWith("[") ? JSON.parse(rawValue) : rawValue.split(",").map((x) => x.trim());
+  } catch {
+    problems.push(`${key}: expected a JSON list of variable names (${fix})`);
+    return [];
+  }
+  if (!Array.isArray(list)) {
+    problems.push(`${key}: expected a JSON list of variable names (${fix})`);
+    return [];
+  }
+  const names: string[] = [];
+  for (const n of list) {
+    if (typeof n !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) {
+      problems.push(`${key}: ${JSON.stringify(truncate(String(n)))} is not a valid variable name (${fix})`);
+    } else if (!names.includes(n)) {
+      names.push(n);
+    }
+  }
+  return names;
+}
+
+/** ci:secrets: an object of GitHub secret names to values. Values are secrets and never echoed. */
+function parseSecretMap(rawValue: string | undefined, problems: string[]): Record<string, string> {
+  const fix = "pulumi config set --secret --path 'ci:secrets.PULUMI_CONFIG_PASSPHRASE' VALUE";
+  if (rawValue === undefined || rawValue.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rawValue);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    problems.push(`ci:secrets: expected an object of NAME: value (${fix})`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /^GITHUB_/i.test(k)) {
+      problems.push(`ci:secrets: ${JSON.stringify(truncate(k))} is not a valid GitHub secret name (letters, digits, _; not GITHUB_*) ` +
+        `(pulumi config rm --path 'ci:secrets.${k}')`);
+    } else if (typeof v !== "string") {
+      problems.push(`ci:secrets.${k}: expected a string value (values are never shown) (${fix})`);
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
 }
 
 function parseProvenance(rawValue: string | undefined, problems: string[]): Provenance | undefined {

@@ -1,5 +1,8 @@
 // Wiring only: config in, components, outputs.
+import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
+import { GeneratedSecrets } from "./components/generatedSecrets";
+import { GithubSecrets } from "./components/githubSecrets";
 import { HostLayout } from "./components/hostLayout";
 import { announcePlan } from "./components/plan";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
@@ -15,9 +18,10 @@ const cfg = readStackConfig(projectRoot);
 const artifact = cfg.app.artifact === undefined ? undefined : checkArtifact(cfg.app.artifact);
 const id = artifact?.releaseId ?? (cfg.app.release as string);
 const connection = connectionFor(cfg.vps);
+const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
 const origin = provenanceFor(cfg.app.provenance, id);
 
-const host = new HostLayout("host", { connection, layout: layout(cfg.vps.root) });
+const host = new HostLayout("host", { connection, layout: layout(cfg.vps.root), stack });
 const ecosystem = new Pm2Ecosystem("pm2", {
   connection,
   ecosystem: {
@@ -27,11 +31,16 @@ const ecosystem = new Pm2Ecosystem("pm2", {
     port: cfg.app.port,
     instances: cfg.app.instances,
   },
+  stack,
 }, { dependsOn: [host] });
-const env = new SharedEnv("env", { connection, root: cfg.vps.root, env: cfg.app.env }, { dependsOn: [host] });
+const generated = cfg.app.generatedSecrets.length === 0 ? undefined
+  : new GeneratedSecrets("generated", { names: cfg.app.generatedSecrets });
+const appEnv = generated ? pulumi.all([cfg.app.env, generated.values]).apply(([e, g]) => ({ ...e, ...g })) : cfg.app.env;
+const env = new SharedEnv("env", { connection, root: cfg.vps.root, env: appEnv, stack }, { dependsOn: [host] });
 const release = new Release("release", {
   connection,
   root: cfg.vps.root,
+  stack,
   releaseId: id,
   artifact,
   app: cfg.app,
@@ -46,6 +55,23 @@ announcePlan({
   envKeys: env.keys,
   envHash: env.plannedHash,
 });
+
+if (cfg.ci.repository) {
+  new GithubSecrets("github", {
+    repository: cfg.ci.repository,
+    environment: pulumi.getStack(),
+    secrets: {
+      VPS_HOST: cfg.vps.host,
+      VPS_PORT: String(cfg.vps.port),
+      VPS_USER: cfg.vps.user,
+      VPS_SSH_KEY: cfg.vps.privateKey,
+      VPS_HOST_KEY: cfg.vps.hostKey,
+      ...cfg.ci.secrets,
+    },
+    token: cfg.ci.githubToken,
+    baseUrl: cfg.ci.githubApiUrl,
+  });
+}
 
 export const releaseId = release.releaseId;
 export const previousReleaseId = release.previousReleaseId;

@@ -37,6 +37,7 @@ before(async () => {
   await pulumi.runtime.setMocks({
     newResource: (args) => {
       const state = { ...args.inputs };
+      if (args.type === "random:index/randomPassword:RandomPassword") state.result = `generated-${args.name}`;
       if (args.type === "command:remote:Command") {
         state.stdout = args.name === "release-activate"
           ? 'RESULT {"releaseId":"0123456789ab","previousReleaseId":"ba9876543210","artifactSha256":"ab"}'
@@ -84,6 +85,7 @@ describe("components under mocks", () => {
     migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120,
   };
   let outputs: Record<string, pulumi.Output<string>>;
+  let generatedValues: pulumi.Output<Record<string, string>>;
 
   before(async () => {
     const { HostLayout } = await import("./hostLayout");
@@ -92,14 +94,22 @@ describe("components under mocks", () => {
     const { Release } = await import("./release");
     const { layout } = await import("../paths");
     const root = "/srv/api";
-    const host = new HostLayout("host", { connection, layout: layout(root) }, { transformations: [capture] });
-    const eco = new Pm2Ecosystem("pm2", { connection, ecosystem: { root, name: "api", script: "dist/server.js", port: 3000, instances: 2 } }, { dependsOn: [host], transformations: [capture] });
-    const env = new SharedEnv("env", { connection, root, env: { TOKEN: SECRET_VALUE, DATABASE_URL: "file:/srv/db" } }, { dependsOn: [host], transformations: [capture] });
+    const host = new HostLayout("host", { connection, layout: layout(root), stack: "p/s" }, { transformations: [capture] });
+    const eco = new Pm2Ecosystem("pm2", { connection, ecosystem: { root, name: "api", script: "dist/server.js", port: 3000, instances: 2 }, stack: "p/s" }, { dependsOn: [host], transformations: [capture] });
+    const env = new SharedEnv("env", { connection, root, env: { TOKEN: SECRET_VALUE, DATABASE_URL: "file:/srv/db" }, stack: "p/s" }, { dependsOn: [host], transformations: [capture] });
     const release = new Release("release", {
-      connection, root, releaseId: "0123456789ab", app,
+      connection, root, stack: "p/s", releaseId: "0123456789ab", app,
       artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) },
       ecosystemHash: eco.contentHash, envHash: env.contentHash,
     }, { dependsOn: [eco, env], transformations: [capture] });
+    const { GeneratedSecrets } = await import("./generatedSecrets");
+    const { GithubSecrets } = await import("./githubSecrets");
+    const generated = new GeneratedSecrets("generated", { names: ["JWT_SECRET", "COOKIE_KEY"] });
+    generatedValues = generated.values;
+    new GithubSecrets("github", {
+      repository: "acme/api", environment: "production", baseUrl: "http://127.0.0.1:9/",
+      secrets: { VPS_HOST: "203.0.113.10", VPS_SSH_KEY: SECRET_KEY, PULUMI_CONFIG_PASSPHRASE: SECRET_VALUE },
+    });
     outputs = { releaseId: release.releaseId, previousReleaseId: release.previousReleaseId, healthUrl: release.healthUrl, releaseDir: release.releaseDir };
     await Promise.all(Object.values(outputs).map(valueOf));
     await new Promise((r) => setTimeout(r, 50));
@@ -157,5 +167,31 @@ describe("components under mocks", () => {
     assert.equal(await valueOf(outputs.previousReleaseId), "ba9876543210");
     assert.equal(await valueOf(outputs.healthUrl), "http://127.0.0.1:3000/health");
     assert.equal(await valueOf(outputs.releaseDir), "/srv/api/releases/0123456789ab");
+  });
+
+  it("generates one RandomPassword per app:generatedSecrets name, letters and digits, as a secret", async () => {
+    for (const n of ["JWT_SECRET", "COOKIE_KEY"]) {
+      const r = find(n);
+      assert.equal(r.type, "random:index/randomPassword:RandomPassword");
+      assert.deepEqual({ length: r.inputs.length, special: r.inputs.special }, { length: 48, special: false });
+    }
+    assert.ok(pulumi.Output.isInstance(generatedValues));
+    assert.equal(await generatedValues.isSecret, true);
+    assert.deepEqual(await valueOf(generatedValues), { JWT_SECRET: "generated-JWT_SECRET", COOKIE_KEY: "generated-COOKIE_KEY" });
+  });
+
+  it("writes one GitHub environment secret per name, through a provider for the owner, values as secrets", () => {
+    const provider = find("github-provider");
+    assert.equal(provider.type, "pulumi:providers:github");
+    assert.equal(provider.inputs.owner, "acme");
+    assert.equal(provider.inputs.baseUrl, "http://127.0.0.1:9/");
+    for (const n of ["PULUMI_CONFIG_PASSPHRASE", "VPS_HOST", "VPS_SSH_KEY"]) {
+      const r = find(`github-${n}`);
+      assert.equal(r.type, "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret");
+      assert.deepEqual({ repository: r.inputs.repository, environment: r.inputs.environment, secretName: r.inputs.secretName },
+        { repository: "api", environment: "production", secretName: n });
+      assert.ok(isSecret(r.inputs.plaintextValue), `${n} must be a secret`);
+    }
+    assert.equal(plain(find("github-VPS_SSH_KEY").inputs.plaintextValue), SECRET_KEY);
   });
 });

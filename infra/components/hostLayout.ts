@@ -8,6 +8,8 @@ export interface HostLayoutArgs {
   connection: command.types.input.remote.ConnectionArgs;
   /** The VPS layout (paths.layout(root)). */
   layout: Layout;
+  /** PROJECT/STACK: the root is claimed for this stack; another stack's root is refused. */
+  stack: string;
 }
 
 /** ROOT's folders with their modes. Idempotent; deleting the stack leaves the VPS as it is. */
@@ -19,7 +21,7 @@ export class HostLayout extends pulumi.ComponentResource {
     super("vps:deploy:HostLayout", name, {}, opts);
     const folders = new command.remote.Command(`${name}-folders`, {
       connection: args.connection,
-      create: layoutScript(args.layout),
+      create: layoutScript(args.layout, args.stack),
       addPreviousOutputInEnv: false,
     }, { parent: this });
     this.root = folders.stdout.apply(() => args.layout.root);

@@ -10,6 +10,8 @@ export interface Pm2EcosystemArgs {
   connection: command.types.input.remote.ConnectionArgs;
   /** What the ecosystem file describes: root, app name, script, port, instances, timeouts. */
   ecosystem: EcosystemInput;
+  /** PROJECT/STACK that owns the deploy root. */
+  stack: string;
 }
 
 /**
@@ -27,7 +29,8 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
     const content = renderEcosystem(args.ecosystem);
     const file = new command.remote.Command(`${name}-file`, {
       connection: args.connection,
-      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js"),
+      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js",
+        { root: args.ecosystem.root, stack: args.stack }),
       stdin: content,
       addPreviousOutputInEnv: false,
       logging: "stdoutAndStderr",

@@ -10,6 +10,8 @@ export interface ReleaseArgs {
   connection: command.types.input.remote.ConnectionArgs;
   /** Deploy root. */
   root: string;
+  /** PROJECT/STACK that owns the deploy root. */
+  stack: string;
   /** Release id: the first 12 hex digits of the artifact's sha256. */
   releaseId: string;
   /** The tarball to upload and deploy; unset to activate `releaseId`, already on the VPS. */
@@ -54,6 +56,7 @@ export class Release extends pulumi.ComponentResource {
     super("vps:deploy:Release", name, {}, opts);
     const common = {
       root: args.root,
+      stack: args.stack,
       releaseId: args.releaseId,
       appName: args.app.name,
       script: args.app.script,

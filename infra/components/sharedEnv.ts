@@ -13,6 +13,8 @@ export interface SharedEnvArgs {
   root: string;
   /** The app's environment (secret): becomes shared/.env, mode 0600. */
   env: pulumi.Input<Record<string, string>>;
+  /** PROJECT/STACK that owns the deploy root. */
+  stack: string;
 }
 
 /**
@@ -34,7 +36,7 @@ export class SharedEnv extends pulumi.ComponentResource {
     const keys = pulumi.unsecret(env.apply((e) => Object.keys(e).sort()));
     const file = new command.remote.Command(`${name}-file`, {
       connection: args.connection,
-      create: keys.apply((k) => writeFileScript(layout(args.root).sharedEnv, "600", ".env",
+      create: keys.apply((k) => writeFileScript(layout(args.root).sharedEnv, "600", ".env", { root: args.root, stack: args.stack },
         `keys: ${k.length === 0 ? "(none)" : k.map((key) => quote(key)).join(" ")}`)),
       stdin: content,
       addPreviousOutputInEnv: false,

@@ -10,6 +10,15 @@ ERR_LOG="$SHARED/logs/err.log"
 PREFLIGHT_LOG="$SHARED/logs/preflight.log"
 REVISIONS="$ROOT/revisions.log"
 
+# Everything the script prints also goes to shared/logs/release.log, through tee, which keeps
+# going when the SSH connection is cut (-p): the release then finishes or reverts on the VPS as if
+# the client were still there, instead of dying halfway. A hangup is ignored for the same reason.
+trap '' HUP
+if [ -d "$SHARED/logs" ]; then
+  exec > >(tee -p -a "$SHARED/logs/release.log") 2> >(tee -p -a "$SHARED/logs/release.log" >&2)
+fi
+echo "release $RELEASE_ID ($MODE, $SOURCE) by stack $STACK at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
 STEP=start
 STEP_T0=$(date +%s%N)
 SWITCHED=0
@@ -17,6 +26,7 @@ PREV_ID=""
 TMP_DIR=""
 PREFLIGHT_PID=""
 LOCKED=0
+DAEMON_AT_START=""
 
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 step() {
@@ -35,6 +45,20 @@ point_current() {
   ln -sfn "releases/$1" "$ROOT/.current.tmp"
   mv -Tf "$ROOT/.current.tmp" "$CURRENT"
 }
+# The PM2 daemon's pid, when one runs. A daemon that died and was started again during the release
+# (killed, OOM) runs only this app: the others in its dump come back with `pm2 resurrect`, and the
+# dump must not be saved before that, or they would be lost.
+pm2_daemon() {
+  local pid
+  pid="$(cat "${PM2_HOME:-$HOME/.pm2}/pm2.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+restore_other_apps() {
+  if [ "$(pm2_daemon)" != "$DAEMON_AT_START" ] && [ -f "${PM2_HOME:-$HOME/.pm2}/dump.pm2" ]; then
+    echo "pm2: the PM2 daemon was started anew during this release (pid ${DAEMON_AT_START:-none} -> $(pm2_daemon)); pm2 resurrect brings back the other saved apps" >&2
+    pm2 resurrect >/dev/null 2>&1 || echo "warning: pm2 resurrect failed; run it on the VPS, then pm2 save" >&2
+  fi
+}
 pm2_apply() {
   pm2 startOrReload "$ECOSYSTEM" --only "$APP_NAME" --update-env >"$SHARED/logs/pm2-apply.log" 2>&1 ||
     { cat "$SHARED/logs/pm2-apply.log" >&2; return 1; }
@@ -50,6 +74,7 @@ revert() {
   if [ -n "$PREV_ID" ] && [ -d "$RELEASES/$PREV_ID" ]; then
     point_current "$PREV_ID"
     if pm2_apply; then
+      restore_other_apps
       echo "reverted: current -> $PREV_ID, reloaded; the previous release keeps serving" >&2
     else
       echo "revert: current -> $PREV_ID, but pm2 reload failed; run: pm2 startOrReload $ECOSYSTEM --only $APP_NAME --update-env" >&2
@@ -62,6 +87,8 @@ revert() {
 }
 on_exit() {
   local rc=$?
+  # Whatever fails from here on, the cleanup and the revert run to the end.
+  set +e
   stop_preflight
   if [ "$LOCKED" = 1 ]; then : >"$ROOT/.deploy.lock.owner"; fi
   if [ -n "$TMP_DIR" ]; then rm -rf "$TMP_DIR"; fi
@@ -114,6 +141,8 @@ if ! flock -w "$LOCK_TIMEOUT" 9; then
   fail "another deploy holds $ROOT/.deploy.lock (waited ${LOCK_TIMEOUT}s; holder: $(grep . "$ROOT/.deploy.lock.owner" 2>/dev/null || echo "not a deploy of this tool")); wait for it to finish, then run pulumi up again"
 fi
 LOCKED=1
+DAEMON_AT_START="$(pm2_daemon)"
+# @CLAIM_ROOT@
 echo "pid $$ release $RELEASE_ID since $(date -u +%Y-%m-%dT%H:%M:%SZ) ($SOURCE)" >"$ROOT/.deploy.lock.owner"
 if [ -L "$CURRENT" ]; then PREV_ID="$(basename "$(readlink "$CURRENT")")"; fi
 if [ "$PREV_ID" = "$RELEASE_ID" ]; then
@@ -146,7 +175,11 @@ if [ ! -d "$NEW_DIR" ]; then
   TMP_DIR="$RELEASES/.tmp-$RELEASE_ID-$$"
   rm -rf "$TMP_DIR"
   mkdir -p "$TMP_DIR"
-  tar -xzf "$INCOMING" -C "$TMP_DIR" --no-same-owner --delay-directory-restore || fail "extract failed (disk full?); nothing was activated"
+  if ! tar -xzf "$INCOMING" -C "$TMP_DIR" --no-same-owner --delay-directory-restore; then
+    rm -rf "$TMP_DIR"
+    TMP_DIR=""
+    fail "extract failed; nothing was activated. Space left on $ROOT: $(df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' ') (the release needs $(gzip -l "$INCOMING" | awk 'NR == 2 { printf "%.0f MB", $2 / 1e6 }') unpacked); free space on the VPS (df -h $ROOT), then run pulumi up again"
+  fi
   while IFS= read -r -d '' link; do
     target="$(realpath -m "$link")"
     case "$target" in
@@ -251,6 +284,7 @@ node "$ECOSYSTEM" health "http://127.0.0.1:$APP_PORT$HEALTH_PATH" "$RELEASE_ID" 
 SWITCHED=0
 
 step save
+restore_other_apps
 pm2 save --force >/dev/null 2>&1 || echo "warning: pm2 save failed; after a reboot run: pm2 resurrect" >&2
 record ok
 

@@ -5,10 +5,13 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { layout } from "../paths";
 import { assignments, script } from "../shell";
+import { CLAIM_ROOT } from "./files";
 
 interface Common {
   /** Deploy root. */
   root: string;
+  /** PROJECT/STACK that owns the deploy root. */
+  stack: string;
   /** Release id (12 hex digits). */
   releaseId: string;
   /** PM2 app name. */
@@ -83,6 +86,7 @@ export function releaseScript(input: ReleaseInput): string {
   return script(
     assignments({
       ROOT: l.root,
+      STACK: input.stack,
       RELEASE_ID: input.releaseId,
       ...mode,
       APP_NAME: input.appName,
@@ -96,7 +100,7 @@ export function releaseScript(input: ReleaseInput): string {
       LOCK_TIMEOUT: input.lockTimeout,
       SOURCE: input.source,
     }),
-    RELEASE_BODY,
+    RELEASE_BODY.replace("# @CLAIM_ROOT@", CLAIM_ROOT),
   );
 }
 

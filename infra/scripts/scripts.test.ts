@@ -2,7 +2,7 @@
 // script through bash -n and shellcheck. The risky parts run for real in a temp dir.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -16,7 +16,7 @@ import { parseReleaseResult, ReleaseInput, releaseScript } from "./release";
 
 const ROOT = "/home/deploy/htdocs/api.example.com";
 const common = {
-  root: ROOT, releaseId: "0123456789ab", appName: "blue-video-backend", script: "dist/server.js", port: 3000,
+  root: ROOT, stack: "vps-release/production", releaseId: "0123456789ab", appName: "blue-video-backend", script: "dist/server.js", port: 3000,
   healthPath: "/health", healthTimeout: 60, keepReleases: 5, migrate: "npx prisma migrate deploy",
   backup: "auto", lockTimeout: 120, source: "pulumi up",
 };
@@ -51,15 +51,24 @@ describe("layout and file scripts", () => {
   it("layout: exact header, valid bash, idempotent for real", () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "layout-"));
     try {
-      const text = layoutScript(layout(`${tmp}/root`));
+      const text = layoutScript(layout(`${tmp}/root`), "p/one");
       assertValidBash(text, "layout");
-      matchSnapshot(__dirname, "layout", layoutScript(layout(ROOT)));
+      matchSnapshot(__dirname, "layout", layoutScript(layout(ROOT), "vps-release/production"));
       for (let i = 0; i < 2; i++) {
         const r = spawnSync("bash", ["-c", text], { encoding: "utf8" });
         assert.equal(r.status, 0, r.stderr);
       }
       assert.equal(statSync(`${tmp}/root/shared`).mode & 0o777, 0o750);
       assert.equal(statSync(`${tmp}/root/backups`).mode & 0o777, 0o700);
+      assert.equal(readFileSync(`${tmp}/root/.stack`, "utf8"), "p/one\n");
+      // Another stack is refused on this root, before it changes anything, with the fix named.
+      const other = spawnSync("bash", ["-c", layoutScript(layout(`${tmp}/root`), "p/two")], { encoding: "utf8" });
+      assert.equal(other.status, 1);
+      assert.match(other.stderr, /is the deploy root of stack p\/one, not of p\/two; two stacks must not share one vps:root/);
+      const write = spawnSync("bash", ["-c", writeFileScript(`${tmp}/root/shared/.env`, "600", ".env", { root: `${tmp}/root`, stack: "p/two" })],
+        { input: "A=\"1\"\n", encoding: "utf8" });
+      assert.equal(write.status, 1);
+      assert.ok(!existsSync(`${tmp}/root/shared/.env`), "the other stack's .env was written");
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -67,7 +76,7 @@ describe("layout and file scripts", () => {
   it("writeFile: stdin to a 0600 file, atomically, content never in the script", () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "wf-"));
     try {
-      const text = writeFileScript(`${tmp}/shared/.env`, "600", ".env", "keys: A B");
+      const text = writeFileScript(`${tmp}/shared/.env`, "600", ".env", { root: tmp, stack: "p/one" }, "keys: A B");
       assertValidBash(text, "writeFile");
       assert.equal(text.split("\n")[3], "# keys: A B");
       const content = renderEnvFile({ A: "x'y", B: "$(id)\n`id`" });
@@ -102,7 +111,7 @@ describe("ecosystem file", () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "eco-"));
     try {
       const root = `${tmp}/root`;
-      spawnSync("bash", ["-c", layoutScript(layout(root))]);
+      spawnSync("bash", ["-c", layoutScript(layout(root), "p/s")]);
       spawnSync("bash", ["-c", `mkdir -p ${root}/releases/abc && echo abc > ${root}/releases/abc/REVISION && ln -s releases/abc ${root}/current`]);
       writeFileSync(`${root}/shared/.env`, renderEnvFile({ SECRET: "a\"b\nc", DATABASE_URL: "file:/custom.db" }));
       const file = `${root}/shared/ecosystem.config.js`;

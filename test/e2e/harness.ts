@@ -1,11 +1,13 @@
 // Helpers for end-to-end tests: the local VPS, and Pulumi stacks in a throwaway state backend.
-import { spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
+import { execFileSync, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
+import { packageApp } from "../../scripts/package";
 
 export const projectRoot = path.resolve(__dirname, "..", "..");
 
@@ -109,6 +111,21 @@ export class TestStack {
     return this.pulumi(["up", "-s", this.name, "--yes", "--skip-preview", "--non-interactive", ...extra]);
   }
 
+  /** `pulumi up` in the background: resolves when it ends, so a test can act while it runs. */
+  upAsync(extra: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const child = spawn("bash", ["scripts/pulumi.sh", "-C", this.programDir, "up", "-s", this.name, "--yes", "--skip-preview",
+      "--non-interactive", ...extra], {
+      cwd: projectRoot,
+      env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase", PULUMI_STACK: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    return new Promise((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr })));
+  }
+
   preview(extra: string[] = []): SpawnSyncReturns<string> {
     return this.pulumi(["preview", "-s", this.name, "--non-interactive", ...extra]);
   }
@@ -191,4 +208,42 @@ export async function startLoad(url: string): Promise<{ stop: () => Promise<Load
       child.kill("SIGTERM");
     }),
   };
+}
+
+/**
+ * examples/backend packaged for real (A), extracted, and variants of it: copies changed by an edit
+ * and packed again (each a new release id).
+ */
+export class Artifacts {
+  readonly work = mkdtempSync(path.join(tmpdir(), "e2e-artifacts-"));
+  readonly a: { file: string; id: string; sha256: string };
+  readonly extracted: string;
+
+  constructor() {
+    const appDir = process.env.E2E_BACKEND_DIR ?? path.join(projectRoot, "examples", "backend");
+    const packaged = packageApp({ appDir, out: path.join(this.work, "a.tar.gz") });
+    this.a = { file: packaged.path, id: packaged.releaseId, sha256: packaged.sha256 };
+    this.extracted = path.join(this.work, "a");
+    mkdirSync(this.extracted);
+    execFileSync("tar", ["-xzf", this.a.file, "-C", this.extracted]);
+  }
+
+  /** Packs `tree` (an extracted artifact) into work/NAME.tar.gz. */
+  pack(tree: string, name: string): { file: string; id: string } {
+    const file = path.join(this.work, `${name}.tar.gz`);
+    writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
+    return { file, id: releaseIdOf(sha256File(file)) };
+  }
+
+  /** A copy of A changed by `edit` (which gets the copy's folder). */
+  variant(name: string, edit: (dir: string) => void): { file: string; id: string } {
+    const dir = path.join(this.work, name);
+    execFileSync("cp", ["-a", this.extracted, dir]);
+    edit(dir);
+    return this.pack(dir, name);
+  }
+
+  remove(): void {
+    rmSync(this.work, { recursive: true, force: true });
+  }
 }

@@ -3,30 +3,10 @@
 // never passes, a migration that fails). A load client runs through every switch.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
-import { packageApp } from "../../scripts/package";
-import { freePort, getJson, localVps, projectRoot, run, startLoad, sshRun, TestStack, Vps } from "./harness";
-
-const work = mkdtempSync(path.join(tmpdir(), "release-e2e-"));
-
-/** Packs `tree` (an extracted artifact) into work/NAME.tar.gz and returns its path and id. */
-function pack(tree: string, name: string): { file: string; id: string } {
-  const file = path.join(work, `${name}.tar.gz`);
-  writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
-  return { file, id: releaseIdOf(sha256File(file)) };
-}
-
-/** A copy of the extracted artifact A, changed by `edit`. */
-function variant(base: string, name: string, edit: (dir: string) => void): { file: string; id: string } {
-  const dir = path.join(work, name);
-  execFileSync("cp", ["-a", base, dir]);
-  edit(dir);
-  return pack(dir, name);
-}
+import { Artifacts, freePort, getJson, localVps, projectRoot, run, startLoad, sshRun, TestStack, Vps } from "./harness";
 
 function prependToServer(dir: string, line: string): void {
   const file = path.join(dir, "dist", "server.js");
@@ -48,8 +28,9 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
   let appName: string;
   let port: number;
   let health: string;
-  const a = { file: "", id: "" };
-  let extracted = "";
+  let artifacts: Artifacts;
+  let a: { file: string; id: string };
+  const variant = (name: string, edit: (dir: string) => void) => artifacts.variant(name, edit);
 
   const up = () => stack.up();
   const outputs = () => stack.outputs();
@@ -57,13 +38,8 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
 
   before(async () => {
     vps = localVps();
-    const appDir = process.env.E2E_BACKEND_DIR ?? path.join(projectRoot, "examples", "backend");
-    const packaged = packageApp({ appDir, out: path.join(work, "a.tar.gz") });
-    a.file = packaged.path;
-    a.id = packaged.releaseId;
-    extracted = path.join(work, "a");
-    mkdirSync(extracted);
-    execFileSync("tar", ["-xzf", a.file, "-C", extracted]);
+    artifacts = new Artifacts();
+    a = artifacts.a;
     stack = new TestStack(projectRoot, "e2e-release");
     root = `${vps.root}-${stack.name}`;
     appName = stack.name;
@@ -81,7 +57,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
   after(() => {
     sshRun(vps, `pm2 delete ${appName} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
     stack?.remove();
-    rmSync(work, { recursive: true, force: true });
+    artifacts.remove();
   });
 
   it("first deploy: the release goes live and the stack records it", async () => {
@@ -109,7 +85,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
 
   let b = { file: "", id: "" };
   it("a new release with the same dependencies, under load: zero failed requests", async () => {
-    b = variant(extracted, "b", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release b\n"));
+    b = variant("b", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release b\n"));
     stack.setConfig("app:artifact", b.file);
     const load = await startLoad(health);
     const r = up();
@@ -124,7 +100,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
   });
 
   it("a preview names the release going live, the pending migration and the .env keys that change, never values", () => {
-    const next = variant(extracted, "preview-next", (d) => {
+    const next = variant("preview-next", (d) => {
       appendFileSync(path.join(d, "dist", "server.js"), "\n// preview next\n");
       const m = path.join(findMigrationsDir(d), "20990102000000_add_note");
       mkdirSync(m);
@@ -159,7 +135,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
   ];
   for (const [what, step, edit] of refused) {
     it(`a release that ${what} is refused at ${step}; the previous one keeps serving`, async () => {
-      const bad = variant(extracted, `bad-${step}-${what.replace(/\W+/g, "-")}`, (d) => {
+      const bad = variant(`bad-${step}-${what.replace(/\W+/g, "-")}`, (d) => {
         appendFileSync(path.join(d, "dist", "server.js"), "\n// release b\n");
         edit(d);
       });
@@ -178,7 +154,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
 
   let c = { file: "", id: "" };
   it("the next good release deploys after the failures", async () => {
-    c = variant(extracted, "c", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release c\n"));
+    c = variant("c", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release c\n"));
     stack.setConfig("app:artifact", c.file);
     const r = up();
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -201,10 +177,10 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
 
   it("pruning keeps app:keepReleases and never the live or the previous release", async () => {
     stack.setConfig("app:keepReleases", "2");
-    const crash = variant(extracted, "prune-crash", (d) => prependToServer(d, 'throw new Error("crash");'));
+    const crash = variant("prune-crash", (d) => prependToServer(d, 'throw new Error("crash");'));
     stack.setConfig("app:artifact", crash.file);
     assert.notEqual(up().status, 0);
-    const d = variant(extracted, "d", (dir) => appendFileSync(path.join(dir, "dist", "server.js"), "\n// release d\n"));
+    const d = variant("d", (dir) => appendFileSync(path.join(dir, "dist", "server.js"), "\n// release d\n"));
     stack.setConfig("app:artifact", d.file);
     const r = up();
     assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -216,7 +192,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
 
   it("a second deploy waits for the VPS lock, then fails clearly", async () => {
     stack.setConfig("app:lockTimeout", "2");
-    const e = variant(extracted, "e", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release e\n"));
+    const e = variant("e", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// release e\n"));
     stack.setConfig("app:artifact", e.file);
     // Another process holds the lock (in its own process group, so the whole holder can be stopped).
     sshRun(vps, `setsid bash -c 'echo $$ >${root}/holder.pid; exec flock ${root}/.deploy.lock sleep 60' </dev/null >/dev/null 2>&1 & sleep 0.5`);
