@@ -1,130 +1,158 @@
-// npm run bench [-- --runs N]: deploy figures on the local VPS with examples/backend. It only
-// measures and prints (a Markdown table, and JSON under bench/results/); nothing here asserts.
-//   first deploy · no-op up (the Pulumi engine's floor: an up with nothing to do) · new release
-//   with unchanged dependencies · activating a kept release (rollback)
-// For each: wall time of `pulumi up`, seconds spent on the VPS (the release script's step lines),
-// and the VPS seconds before the health check.
+// npm run bench [-- --runs N] [--flows ours,seed,cap] [--artifacts small,big] [--publish]
+// Deploy figures on the local VPS, side by side with what users would do instead: the seed's bash
+// script (bench/baselines/seed-*.sh) and Capistrano 3 (bench/baselines/capistrano). It only
+// measures and reports: a Markdown table, JSON and an SVG chart under bench/results/ (with
+// --publish, the chart is also copied to bench/chart.svg for the README). Nothing here asserts.
+//
+// Per run, per artifact (examples/backend as is, and with its production node_modules packed), per
+// flow, one sequence on a fresh app: first deploy (A) · no-op (A again) · new release with the same
+// dependencies (B) · new release with changed dependencies (C) · rollback to the previous release
+// (B) · a release that crashes at start (X), until the app serves again. Everything but the first
+// deploy runs under a steady load (test/support/load-client.ts) and a downtime probe.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import * as path from "node:path";
-import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
-import { freePort, localVps, projectRoot, sshRun, TestStack } from "../test/e2e/harness";
-import { packageApp } from "./package";
-import { parseFlags, runCli } from "./stacks";
+import { ArtifactSet, buildArtifacts, copyBackend } from "../bench/artifacts";
+import { CapistranoFlow, ensureCapistrano } from "../bench/capistrano";
+import { renderChart } from "../bench/chart";
+import { Flow, healthUrl, OursFlow, Outcome, SeedFlow } from "../bench/flows";
+import { underLoad } from "../bench/load";
+import { ARTIFACTS, ArtifactKind, BenchResults, FLOWS, FlowName, renderReport, Sample, ScenarioKey } from "../bench/report";
+import { freePort, localVps, projectRoot, sshRun, Vps } from "../test/e2e/harness";
+import { parseFlags, runCli, UsageError } from "./stacks";
 
-interface Sample {
-  wall: number;
-  vps: number;
-  beforeHealth: number;
-  steps: Record<string, number>;
+const log = (line: string) => console.error(line);
+
+function listFlag<T extends string>(value: string | true | undefined, all: readonly T[], name: string): T[] {
+  if (value === undefined) return [...all];
+  const got = String(value).split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = got.filter((g) => !(all as readonly string[]).includes(g));
+  if (bad.length > 0 || got.length === 0) throw new UsageError(`--${name}: expected a comma-separated list of ${all.join(", ")}, got ${JSON.stringify(value)}`);
+  return all.filter((a) => got.includes(a));
 }
 
-/** Sums the `step NAME 1.23s` lines of one `pulumi up` (each line is printed twice: live and in the summary). */
-export function parseSteps(out: string): Record<string, number> {
-  const steps: Record<string, number> = {};
-  const section = out.includes("Diagnostics:") ? out.slice(out.indexOf("Diagnostics:")) : out;
-  for (const m of section.matchAll(/^\s*step (\w+)\s+([\d.]+)s$/gm)) steps[m[1]] = (steps[m[1]] ?? 0) + Number(m[2]);
-  return steps;
-}
-
-function timed(fn: () => { status: number | null; stdout: string; stderr: string }, label: string): Sample {
+function wallOf(fn: () => unknown): number {
   const t0 = process.hrtime.bigint();
-  const r = fn();
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${label} failed:\n${r.stdout}\n${r.stderr}`);
-  const steps = parseSteps(r.stdout);
-  const vps = Object.values(steps).reduce((a, b) => a + b, 0);
-  const beforeHealth = Object.entries(steps).filter(([k]) => !["health", "save", "prune"].includes(k))
-    .reduce((a, [, v]) => a + v, 0);
-  return { wall, vps, beforeHealth, steps };
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2), { values: ["runs"] });
-  const runs = Number(f.runs ?? 3);
-  const vps = localVps();
-  const work = mkdtempSync(path.join(tmpdir(), "bench-"));
-  console.error("packaging examples/backend ...");
-  const a = packageApp({ appDir: path.join(projectRoot, "examples", "backend"), out: path.join(work, "a.tar.gz") });
-  const tree = path.join(work, "a");
-  mkdirSync(tree);
-  execFileSync("tar", ["-xzf", a.path, "-C", tree]);
-  const variant = (n: number) => {
-    const dir = path.join(work, `v${n}`);
-    cpSync(tree, dir, { recursive: true, verbatimSymlinks: true });
-    appendFileSync(path.join(dir, "dist", "server.js"), `\n// bench variant ${n}\n`);
-    const file = path.join(work, `v${n}.tar.gz`);
-    writeFileSync(file, packDirectory({ root: dir, entries: readdirSync(dir).sort() }));
-    return { file, id: releaseIdOf(sha256File(file)) };
-  };
-
-  const results: Record<string, Sample[]> = { first: [], noop: [], newRelease: [], activate: [] };
-  const floors = { sshRoundTrip: [] as number[], pm2Reload: [] as number[] };
-  const wallOf = (fn: () => void) => {
-    const t0 = process.hrtime.bigint();
-    fn();
-    return Number(process.hrtime.bigint() - t0) / 1e9;
-  };
-  for (let run = 1; run <= runs; run++) {
-    console.error(`run ${run}/${runs}`);
-    const stack = new TestStack(projectRoot, "e2e-bench");
-    const root = `${vps.root}-${stack.name}`;
-    try {
-      stack.setVps(vps);
-      stack.setConfig("vps:root", root);
-      stack.setConfig("app:name", stack.name);
-      stack.setConfig("app:port", String(await freePort()));
-      stack.setConfig("app:artifact", a.path);
-      results.first.push(timed(() => stack.up(), "first deploy"));
-      results.noop.push(timed(() => stack.up(), "no-op up"));
-      const v = variant(run);
-      stack.setConfig("app:artifact", v.file);
-      results.newRelease.push(timed(() => stack.up(), "new release"));
-      stack.setConfig("app:artifact", "");
-      stack.setConfig("app:release", a.releaseId);
-      results.activate.push(timed(() => stack.up(), "activate kept release"));
-      floors.sshRoundTrip.push(wallOf(() => sshRun(vps, "true")));
-      floors.pm2Reload.push(wallOf(() => sshRun(vps, `pm2 reload ${stack.name} >/dev/null 2>&1`)));
-    } finally {
-      sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
-      stack.remove();
+async function makeFlow(name: FlowName, vps: Vps, work: string): Promise<Flow> {
+  const port = await freePort();
+  switch (name) {
+    case "ours":
+      return new OursFlow(vps, port);
+    case "seed":
+      return new SeedFlow(vps, port);
+    case "cap":
+      return new CapistranoFlow(vps, port, path.join(work, "cap"));
+    default: {
+      const never: never = name;
+      throw new Error(`unknown flow ${String(never)}`);
     }
   }
-  rmSync(work, { recursive: true, force: true });
+}
 
-  const labels: Record<string, string> = {
-    first: "first deploy",
-    noop: "no-op `up` (engine floor)",
-    newRelease: "new release, same dependencies",
-    activate: "activate a kept release (rollback)",
+/** One flow's whole sequence on one artifact; each scenario's sample goes to `record`. */
+async function sequence(flow: Flow, set: ArtifactSet, vps: Vps, record: (s: ScenarioKey, x: Sample) => void, floors: BenchResults["floors"]): Promise<void> {
+  const v = set.variants;
+  const url = healthUrl(flow);
+  const loaded = async (scenario: ScenarioKey, action: () => Outcome | Promise<Outcome>) => {
+    log(`  ${flow.name} ${set.kind}: ${scenario} ...`);
+    const { value, load } = await underLoad(url, action);
+    record(scenario, { ...value, failed: load.failed, requests: load.requests, downtime: load.downtime });
+    log(`  ${flow.name} ${set.kind}: ${scenario} ${value.wall.toFixed(2)} s, ${load.failed}/${load.requests} failed, down ${load.downtime.toFixed(1)} s${load.down ? " (still down at the end)" : ""}`);
   };
-  const fmt = (n: number) => n.toFixed(2);
-  const lines = [
-    `Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
-      `local VPS on loopback; examples/backend (${a.size} bytes); median of ${runs} runs.`,
-    "",
-    "| scenario | wall s | VPS s | VPS s before health | slowest steps |",
-    "| --- | ---: | ---: | ---: | --- |",
-  ];
-  for (const [key, samples] of Object.entries(results)) {
-    const mid = samples.find((s) => s.wall === median(samples.map((x) => x.wall))) ?? samples[0];
-    const slow = Object.entries(mid.steps).sort((x, y) => y[1] - x[1]).slice(0, 3).map(([k, v]) => `${k} ${fmt(v)}`).join(", ");
-    lines.push(`| ${labels[key]} | ${fmt(median(samples.map((s) => s.wall)))} | ${fmt(median(samples.map((s) => s.vps)))} | ` +
-      `${fmt(median(samples.map((s) => s.beforeHealth)))} | ${slow || "no remote work"} |`);
+  flow.setup();
+  try {
+    log(`  ${flow.name} ${set.kind}: first ...`);
+    const first = flow.deploy(v.A);
+    record("first", { ...first, failed: null, requests: null, downtime: null });
+    log(`  ${flow.name} ${set.kind}: first ${first.wall.toFixed(2)} s`);
+    await loaded("noop", () => flow.deploy(v.A));
+    await loaded("sameDeps", () => flow.deploy(v.B));
+    await loaded("changedDeps", () => flow.deploy(v.C));
+    await loaded("rollback", () => flow.rollback());
+    await loaded("crash", () => flow.deployCrashing(v.X));
+    if (flow.name === "ours") {
+      floors.sshRoundTrip.push(wallOf(() => sshRun(vps, "true")));
+      floors.pm2Reload.push(wallOf(() => sshRun(vps, `pm2 reload ${flow.app} >/dev/null 2>&1`)));
+    }
+  } finally {
+    flow.teardown();
   }
-  lines.push("", `Floors (median): one SSH round trip (a new connection, \`ssh true\`) ${fmt(median(floors.sshRoundTrip))} s; ` +
-    `\`pm2 reload\` of the app alone (2 cluster workers, each started and drained in turn) ${fmt(median(floors.pm2Reload))} s; ` +
-    `the Pulumi engine with nothing to do is the no-op row.`);
-  const table = lines.join("\n");
-  console.log(table);
+}
+
+function machine(): string {
+  const c = cpus();
+  return `${c.length} × ${c[0]?.model.trim() ?? "CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}; ` +
+    `local VPS (sshd) on loopback; load average ${loadavg()[0].toFixed(2)} at the start`;
+}
+
+function write(results: BenchResults, stamp: string, publish: boolean): string {
   const dir = path.join(projectRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  writeFileSync(path.join(dir, `deploy-${stamp}.json`), JSON.stringify({ runs, artifactBytes: a.size, results, floors }, null, 2));
+  const table = renderReport(results);
+  writeFileSync(path.join(dir, `deploy-${stamp}.json`), JSON.stringify(results, null, 2) + "\n");
   writeFileSync(path.join(dir, "deploy-latest.md"), table + "\n");
+  writeFileSync(path.join(dir, "chart.svg"), renderChart(results));
+  if (publish) copyFileSync(path.join(dir, "chart.svg"), path.join(projectRoot, "bench", "chart.svg"));
+  return table;
+}
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), { values: ["runs", "flows", "artifacts"], flags: ["publish"] });
+  const runs = Number(f.runs ?? 3);
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: expected a whole number >= 1, got ${JSON.stringify(f.runs)}`);
+  const flows = listFlag(f.flows, FLOWS, "flows");
+  const kinds = listFlag(f.artifacts, ARTIFACTS, "artifacts");
+  const started = Date.now();
+  if (flows.includes("cap")) ensureCapistrano(log);
+  const vps = localVps();
+  const work = mkdtempSync(path.join(tmpdir(), "bench-"));
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const results: BenchResults = { date: new Date().toISOString().slice(0, 10), machine: machine(), runs, artifacts: {}, samples: {}, floors: { sshRoundTrip: [], pm2Reload: [] }, failures: [] };
+  try {
+    const appDir = copyBackend();
+    const sets = {} as Record<ArtifactKind, ArtifactSet>;
+    for (const kind of kinds) {
+      sets[kind] = buildArtifacts(work, appDir, kind, log);
+      results.artifacts[kind] = sets[kind].info;
+    }
+    for (let run = 1; run <= runs; run++) {
+      for (const kind of kinds) {
+        for (const name of flows) {
+          log(`run ${run}/${runs}, ${kind} artifact, ${name}`);
+          const flow = await makeFlow(name, vps, work);
+          const record = (s: ScenarioKey, x: Sample) => {
+            const byScenario = (results.samples[kind] ??= {});
+            ((byScenario[s] ??= {})[name] ??= []).push(x);
+          };
+          try {
+            await sequence(flow, sets[kind], vps, record, results.floors);
+          } catch (err) {
+            // One flow failing must not hide the others' figures: it is reported with them.
+            const message = `run ${run}, ${kind}, ${name}: ${(err as Error).message}`;
+            results.failures.push(message.split("\n").slice(0, 12).join("\n"));
+            log(`FAILED ${message}`);
+          }
+          write(results, stamp, false);
+        }
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    try {
+      execFileSync("rm", ["-rf", path.join(tmpdir(), "vps-release-bench")]);
+    } catch {
+      // best effort: a scratch folder
+    }
+  }
+  const table = write(results, stamp, f.publish === true);
+  console.log(table);
+  if (results.failures.length > 0) console.log(`\nFailures:\n${results.failures.map((x) => `- ${x}`).join("\n")}`);
+  log(`bench took ${((Date.now() - started) / 60000).toFixed(1)} min; results in bench/results/ (deploy-${stamp}.json, deploy-latest.md, chart.svg)`);
 }
 
 if (require.main === module) runCli(main);

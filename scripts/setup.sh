@@ -71,6 +71,10 @@ go_build() {
 	fi
 	log_step "building $name from Go modules (first time: minutes)"
 	mkdir -p "$out"
+	# The Terraform-bridged providers generate their schema (embedded in the binary) first.
+	if [ -f "$PROJECT_ROOT/tools/$name/tfgen.go" ]; then
+		(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go generate . >/dev/null)
+	fi
 	(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $ldflags" \
 		-o "$out/$name.tmp" "$pkg")
 	mv "$out/$name.tmp" "$out/$name"
@@ -88,6 +92,11 @@ build_language_host() {
 build_command_provider() {
 	# Not in .tools/bin: the engine would take a plugin on PATH over the plugin cache, with a warning.
 	go_build pulumi-resource-command . "-X main.Version=$COMMAND_PLUGIN_VERSION" "$TOOLS_DIR/plugins"
+}
+# random and github: the upstream Terraform providers bridged with pulumi-terraform-bridge (the
+# official provider modules are not served here; see README, Toolchain), at the SDKs' plugin versions.
+build_bridged_provider() {
+	go_build "pulumi-resource-$1" . "-X main.Version=$2" "$TOOLS_DIR/plugins"
 }
 
 # install_built_plugin NAME VERSION: registers a built provider in the project's plugin cache.
@@ -122,6 +131,8 @@ main() {
 	[ "$(sdk_plugin_version command)" = "$COMMAND_PLUGIN_VERSION" ] ||
 		die "@pulumi/command asks for plugin $(sdk_plugin_version command) but setup builds $COMMAND_PLUGIN_VERSION: update COMMAND_PLUGIN_VERSION in scripts/lib.sh"
 
+	RANDOM_VERSION="$(sdk_plugin_version random)"
+	GITHUB_VERSION="$(sdk_plugin_version github)"
 	local user_pulumi=""
 	if [ ! -x "$TOOLS_BIN/pulumi" ] && ! $FORCE_BUILD; then
 		user_pulumi="$(command -v pulumi || true)"
@@ -129,14 +140,20 @@ main() {
 	if [ -n "$user_pulumi" ]; then
 		log_step "using $user_pulumi ($(pulumi version)); installing plugins the official way"
 		step "plugin command $COMMAND_PLUGIN_VERSION" install_official_plugin command "$COMMAND_PLUGIN_VERSION"
+		step "plugin random $RANDOM_VERSION" install_official_plugin random "$RANDOM_VERSION"
+		step "plugin github $GITHUB_VERSION" install_official_plugin github "$GITHUB_VERSION"
 	else
 		command -v go >/dev/null || die "no pulumi CLI and no Go toolchain found. Install Pulumi the official way \
 (https://www.pulumi.com/docs/iac/download-install/) and run npm run setup again, or install Go 1.26+ to build it here."
 		step "pulumi CLI $PULUMI_CLI_VERSION" build_cli
 		step "language host nodejs" build_language_host
 		step "command provider $COMMAND_PLUGIN_VERSION" build_command_provider
+		step "random provider $RANDOM_VERSION" build_bridged_provider random "$RANDOM_VERSION"
+		step "github provider $GITHUB_VERSION" build_bridged_provider github "$GITHUB_VERSION"
 		use_project_pulumi
 		step "plugin cache" install_built_plugin command "$COMMAND_PLUGIN_VERSION"
+		step "plugin cache random" install_built_plugin random "$RANDOM_VERSION"
+		step "plugin cache github" install_built_plugin github "$GITHUB_VERSION"
 	fi
 	printf '    %-28s %6.1fs\n' "setup total" "$(awk -v d="$(($(now_ms) - SETUP_START))" 'BEGIN{print d/1000}')" >&2
 }

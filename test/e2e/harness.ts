@@ -91,8 +91,9 @@ export class TestStack {
     });
   }
 
-  setConfig(key: string, value: string, opts: { secret?: boolean } = {}): void {
-    const args = ["config", "set", "-s", this.name, key];
+  /** `plaintext`: a value whose key looks secret to Pulumi (app:generatedSecrets) but is not. */
+  setConfig(key: string, value: string, opts: { secret?: boolean; plaintext?: boolean } = {}): void {
+    const args = ["config", "set", "-s", this.name, key, ...(opts.plaintext ? ["--plaintext"] : [])];
     const r = opts.secret
       ? this.pulumi([...args, "--secret"], value)
       : this.pulumi([...args, "--", value]);
@@ -113,8 +114,15 @@ export class TestStack {
 
   /** `pulumi up` in the background: resolves when it ends, so a test can act while it runs. */
   upAsync(extra: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const child = spawn("bash", ["scripts/pulumi.sh", "-C", this.programDir, "up", "-s", this.name, "--yes", "--skip-preview",
-      "--non-interactive", ...extra], {
+    return this.pulumiAsync(["up", "-s", this.name, "--yes", "--skip-preview", "--non-interactive", ...extra]);
+  }
+
+  /**
+   * The project's CLI without blocking this process: needed when this process also serves
+   * something the program calls (the GitHub API stand-in).
+   */
+  pulumiAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const child = spawn("bash", ["scripts/pulumi.sh", "-C", this.programDir, ...args], {
       cwd: projectRoot,
       env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase", PULUMI_STACK: "" },
       stdio: ["ignore", "pipe", "pipe"],
