@@ -223,7 +223,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     if (v.includes("\n")) bad(key, "expected one line", v, set(key, `'${key === "app:migrate" ? DEFAULTS.migrate : "auto"}'`));
   }
 
-  const env = parseEnv(raw("app:env"), problems);
+  const env = parseStringMap("app:env", raw("app:env"), problems, { nameProblem: envNameProblem, coerce: true });
   const provenance = parseProvenance(raw("app:provenance"), problems);
   const generatedSecrets = parseNames("app:generatedSecrets", raw("app:generatedSecrets"), problems,
     "pulumi config set app:generatedSecrets '[\"JWT_SECRET\"]'");
@@ -235,7 +235,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
   if (repository && !/^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
     bad("ci:repository", "expected owner/name of a GitHub repository", repository, set("ci:repository", "acme/api"));
   }
-  const ciSecrets = parseSecretMap(raw("ci:secrets"), problems);
+  const ciSecrets = parseStringMap("ci:secrets", raw("ci:secrets"), problems, { nameProblem: githubSecretNameProblem });
   const githubApiUrl = emptyToUndefined(raw("ci:githubApiUrl"));
   if (githubApiUrl && !/^https?:\/\/[^\s]+$/.test(githubApiUrl)) {
     bad("ci:githubApiUrl", "expected an http(s) URL", githubApiUrl, set("ci:githubApiUrl", "https://github.example.com/"));
@@ -281,41 +281,13 @@ function parseNames(key: string, rawValue: string | undefined, problems: string[
   }
   const names: string[] = [];
   for (const n of list) {
-    if (typeof n !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) {
+    if (typeof n !== "string" || !VARIABLE_NAME.test(n)) {
       problems.push(`${key}: ${JSON.stringify(truncate(String(n)))} is not a valid variable name (${fix})`);
     } else if (!names.includes(n)) {
       names.push(n);
     }
   }
   return names;
-}
-
-/** ci:secrets: an object of GitHub secret names to values. Values are secrets and never echoed. */
-function parseSecretMap(rawValue: string | undefined, problems: string[]): Record<string, string> {
-  const fix = "pulumi config set --secret --path 'ci:secrets.PULUMI_CONFIG_PASSPHRASE' VALUE";
-  if (rawValue === undefined || rawValue.trim() === "") return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(rawValue);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    problems.push(`ci:secrets: expected an object of NAME: value (${fix})`);
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /^GITHUB_/i.test(k)) {
-      problems.push(`ci:secrets: ${JSON.stringify(truncate(k))} is not a valid GitHub secret name (letters, digits, _; not GITHUB_*) ` +
-        `(pulumi config rm --path 'ci:secrets.${k}')`);
-    } else if (typeof v !== "string") {
-      problems.push(`ci:secrets.${k}: expected a string value (values are never shown) (${fix})`);
-    } else {
-      out[k] = v;
-    }
-  }
-  return out;
 }
 
 function parseProvenance(rawValue: string | undefined, problems: string[]): Provenance | undefined {
@@ -341,37 +313,49 @@ function parseProvenance(rawValue: string | undefined, problems: string[]): Prov
   return p as Provenance;
 }
 
-function parseEnv(rawEnv: string | undefined, problems: string[]): Record<string, string> {
-  const fix = "pulumi config set --secret --path 'app:env.NAME' VALUE";
-  if (rawEnv === undefined || rawEnv.trim() === "") return {};
+/**
+ * A secret object of NAME: string value (app:env, ci:secrets). `nameProblem` says why a name is
+ * refused; values are never echoed.
+ */
+function parseStringMap(key: string, rawValue: string | undefined, problems: string[], opts: {
+  nameProblem: (name: string) => string | undefined;
+  /** Numbers and booleans are taken as their text (app:env). */
+  coerce?: boolean;
+}): Record<string, string> {
+  const fix = (name: string) => `pulumi config set --secret --path '${key}.${name}' VALUE`;
+  if (rawValue === undefined || rawValue.trim() === "") return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(rawEnv);
+    parsed = JSON.parse(rawValue);
   } catch {
-    problems.push(`app:env: expected an object of NAME: value (${fix})`);
-    return {};
+    parsed = undefined;
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    problems.push(`app:env: expected an object of NAME: value (${fix})`);
+    problems.push(`${key}: expected an object of NAME: value (${fix("NAME")})`);
     return {};
   }
-  const env: Record<string, string> = {};
+  const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-      problems.push(`app:env: ${JSON.stringify(truncate(k))} is not a valid variable name (letters, digits, _; ` +
-        `not starting with a digit) (pulumi config rm --path 'app:env.${k}')`);
-      continue;
-    }
-    if ((RESERVED_ENV as readonly string[]).includes(k)) {
-      const which = k === "PORT" ? "set app:port instead" : "the deploy sets it";
-      problems.push(`app:env: ${k} is reserved, ${which} (pulumi config rm --path 'app:env.${k}')`);
-      continue;
-    }
-    if (typeof v === "string") env[k] = v;
-    else if (typeof v === "number" || typeof v === "boolean") env[k] = String(v);
-    else problems.push(`app:env.${k}: expected a string value (values are never shown) (${fix.replace("NAME", k)})`);
+    const why = opts.nameProblem(k);
+    if (why) problems.push(`${key}: ${why} (pulumi config rm --path '${key}.${k}')`);
+    else if (typeof v === "string") out[k] = v;
+    else if (opts.coerce && (typeof v === "number" || typeof v === "boolean")) out[k] = String(v);
+    else problems.push(`${key}.${k}: expected a string value (values are never shown) (${fix(k)})`);
   }
-  return env;
+  return out;
+}
+
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function envNameProblem(k: string): string | undefined {
+  if (!VARIABLE_NAME.test(k)) return `${JSON.stringify(truncate(k))} is not a valid variable name (letters, digits, _; not starting with a digit)`;
+  if ((RESERVED_ENV as readonly string[]).includes(k)) return `${k} is reserved, ${k === "PORT" ? "set app:port instead" : "the deploy sets it"}`;
+  return undefined;
+}
+
+function githubSecretNameProblem(k: string): string | undefined {
+  return VARIABLE_NAME.test(k) && !/^GITHUB_/i.test(k) ? undefined
+    : `${JSON.stringify(truncate(k))} is not a valid GitHub secret name (letters, digits, _; not GITHUB_*)`;
 }
 
 /** A PEM or OpenSSH private key: BEGIN and END armor lines around a body. */
