@@ -79,10 +79,7 @@ export class OursFlow implements Flow {
   setup(): void {
     const stack = new TestStack(projectRoot, "e2e-bench");
     this.stack = stack;
-    stack.setVps(this.vps);
-    stack.setConfig("vps:root", this.root);
-    stack.setConfig("app:name", this.app);
-    stack.setConfig("app:port", String(this.port));
+    stack.useVps(this.vps, this.port, { root: this.root, app: this.app });
   }
 
   /** The stack's name, for the engine floor (a no-op `up`). */

@@ -1,9 +1,8 @@
 // Runs a bench action under load: the project's load client (test/support/load-client.ts: keep-alive
 // and fresh connections) counts failed requests, bench/probe.ts measures the longest time the app
 // did not serve. After the action, the load keeps running until the app serves again (or 60 s).
-import { spawn } from "node:child_process";
 import * as path from "node:path";
-import { getJson, projectRoot, startLoad } from "../test/e2e/harness";
+import { getJson, startLoad, startMeter } from "../test/e2e/harness";
 
 export interface LoadResult {
   failed: number;
@@ -19,25 +18,6 @@ interface ProbeResult {
   failed: number;
   downtime: number;
   down: boolean;
-}
-
-async function startProbe(url: string): Promise<{ stop: () => Promise<ProbeResult> }> {
-  const child = spawn("bash", ["scripts/node.sh", path.join("bench", "probe.ts"), url], { cwd: projectRoot, stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout.setEncoding("utf8");
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d: string) => {
-      out += d;
-      if (out.includes("ready\n")) resolve();
-    });
-    child.on("exit", () => reject(new Error(`probe exited early: ${out}`)));
-  });
-  return {
-    stop: () => new Promise((resolve) => {
-      child.on("exit", () => resolve(JSON.parse(out.trim().split("\n").pop() as string) as ProbeResult));
-      child.kill("SIGTERM");
-    }),
-  };
 }
 
 /** Polls url until it answers 200, up to `seconds`. */
@@ -56,7 +36,7 @@ export async function waitServing(url: string, seconds: number): Promise<boolean
 
 export async function underLoad<T>(url: string, action: () => T | Promise<T>): Promise<{ value: T; load: LoadResult }> {
   const load = await startLoad(url);
-  const probe = await startProbe(url);
+  const probe = await startMeter<ProbeResult>(path.join("bench", "probe.ts"), url);
   const stop = async (): Promise<LoadResult> => {
     const [l, p] = await Promise.all([load.stop(), probe.stop()]);
     return { failed: l.failed, requests: l.ok + l.failed, downtime: p.downtime, down: p.down };

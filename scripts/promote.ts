@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { sha256File } from "../infra/artifact";
-import { openStack, outputsOf, parseFlags, projectRoot, runCli, sshToStack, upWithRelease, UsageError } from "./stacks";
+import { askHealth, healthy, openStack, outputsOf, parseFlags, projectRoot, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });
@@ -23,16 +23,9 @@ async function main(): Promise<void> {
       `promote only from a stack whose last update succeeded (fix it with pulumi up -s ${f.from}, or roll it back)`);
   }
 
-  const probe = await sshToStack(s1, `node -e 'fetch(process.argv[1]).then(async r => console.log(r.status + " " + await r.text())).catch(e => console.log("0 " + e.message))' '${out1.healthUrl.replace(/'/g, "")}'`);
-  const [status, ...rest] = probe.stdout.trim().split(" ");
-  let release: unknown;
-  try {
-    release = (JSON.parse(rest.join(" ")) as { release?: unknown }).release;
-  } catch {
-    release = undefined;
-  }
-  if (status !== "200" || (release !== undefined && release !== out1.releaseId)) {
-    throw new UsageError(`stack ${f.from}'s release ${out1.releaseId} is not healthy now (${out1.healthUrl}: ${probe.stdout.trim() || probe.stderr.trim()}); not promoting`);
+  const answer = await askHealth(s1, out1.healthUrl);
+  if (!healthy(answer, out1.releaseId)) {
+    throw new UsageError(`stack ${f.from}'s release ${out1.releaseId} is not healthy now (${out1.healthUrl}: ${answer}); not promoting`);
   }
 
   const cfg1 = await s1.getAllConfig();

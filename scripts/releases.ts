@@ -1,6 +1,7 @@
 // npm run releases -- --stack S: the releases kept on the stack's VPS, newest first, with their
 // last activation (time, result) from revisions.log and the live and previous marks.
 import { Stack } from "@pulumi/pulumi/automation";
+import { quote } from "../infra/shell";
 import { openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
 export interface KeptRelease {
@@ -18,8 +19,7 @@ export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
   const cfg = await stack.getAllConfig();
   const root = cfg["vps:root"]?.value;
   if (!root) throw new UsageError("the stack has no vps:root");
-  const q = `'${root.replace(/'/g, `'\\''`)}'`;
-  const r = await sshToStack(stack, `cd ${q} 2>/dev/null || exit 0; ` +
+  const r = await sshToStack(stack, `cd ${quote(root)} 2>/dev/null || exit 0; ` +
     `for d in releases/*/REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(basename "$(dirname "$d")")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
     `printf 'L %s\\n' "$(basename "$(readlink current 2>/dev/null)")"; sed 's/^/H /' revisions.log 2>/dev/null || true`);
   if (r.status !== 0) throw new Error(`could not list releases on the VPS: ${r.stderr || r.error?.message}`);

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Provenance } from "../infra/config";
+import { quote } from "../infra/shell";
 
 export const projectRoot = path.resolve(__dirname, "..");
 
@@ -115,6 +116,33 @@ export async function sshToStack(stack: Stack, script: string): Promise<SpawnSyn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The shell line run on the VPS: one GET with Node's fetch, printing `STATUS BODY` (0 when unreachable). */
+export function probeScript(url: string): string {
+  const js = 'fetch(process.argv[1]).then(async r => console.log(r.status + " " + (await r.text()).slice(0, 500)))' +
+    '.catch(e => console.log("0 " + e.message))';
+  return `node -e ${quote(js)} ${quote(url)}`;
+}
+
+/** Whether an answer is healthy for `releaseId`: 200, and a JSON `release`, if any, naming it. */
+export function healthy(answer: string, releaseId: string): boolean {
+  const space = answer.indexOf(" ");
+  const status = space === -1 ? answer : answer.slice(0, space);
+  if (status !== "200") return false;
+  let release: unknown;
+  try {
+    release = (JSON.parse(answer.slice(space + 1)) as { release?: unknown }).release;
+  } catch {
+    return true; // a 200 that is not JSON: the app's health path need not answer JSON
+  }
+  return release === undefined || release === releaseId;
+}
+
+/** Asks `url` on the stack's VPS (it is on the VPS's loopback): `STATUS BODY`, `0 ssh: ...` when unreachable. */
+export async function askHealth(stack: Stack, url: string): Promise<string> {
+  const r = await sshToStack(stack, probeScript(url));
+  return r.stdout.trim() || `0 ssh: ${r.stderr.trim()}`;
 }
 
 /** Runs main, printing a UsageError as one line and exiting 2. */

@@ -78,10 +78,7 @@ describe("faults: the live release keeps serving and the next up recovers", { ti
     log = path.join(root, "shared", "logs", "release.log");
     const port = await freePort();
     health = `http://127.0.0.1:${port}/health`;
-    stack.setVps(vps);
-    stack.setConfig("vps:root", root);
-    stack.setConfig("app:name", stack.name);
-    stack.setConfig("app:port", String(port));
+    stack.useVps(vps, port, { root });
     stack.setConfig("app:healthTimeout", "20");
     stack.setConfig("app:artifact", artifacts.a.file);
     stack.setConfig("app:env", JSON.stringify({ FAULT_SECRET: SECRET_VALUE }), { secret: true });
@@ -198,10 +195,7 @@ describe("faults: the live release keeps serving and the next up recovers", { ti
   it("two stacks deploying to one root at once: the other stack is refused before it writes anything", async () => {
     const other = new TestStack(projectRoot, "e2e-intruder");
     try {
-      other.setVps(vps);
-      other.setConfig("vps:root", root);
-      other.setConfig("app:name", stack.name);
-      other.setConfig("app:port", String(await freePort()));
+      other.useVps(vps, await freePort(), { root, app: stack.name });
       other.setConfig("app:env", JSON.stringify({ INTRUDER: "x" }), { secret: true });
       const theirs = bump("intruder");
       other.setConfig("app:artifact", theirs.file);
@@ -290,10 +284,7 @@ describe("fault: ROOT's disk full during extract", { timeout: 10 * 60 * 1000, sk
     execFileSync("mount", ["-t", "tmpfs", "-o", `size=1g,mode=0755,uid=${uid},gid=${gid}`, "tmpfs", root]);
     const port = await freePort();
     health = `http://127.0.0.1:${port}/health`;
-    stack.setVps(vps);
-    stack.setConfig("vps:root", root);
-    stack.setConfig("app:name", stack.name);
-    stack.setConfig("app:port", String(port));
+    stack.useVps(vps, port, { root });
     stack.setConfig("app:instances", "1");
     stack.setConfig("app:healthTimeout", "20");
     stack.setConfig("app:artifact", artifacts.a.file);

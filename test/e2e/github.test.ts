@@ -33,10 +33,7 @@ describe("GitHub secrets and generated app secrets", { timeout: 10 * 60 * 1000 }
     stack = new TestStack(projectRoot, "e2e-github");
     api = await startGithubApi({ owner: "acme", repo: "api", environments: [stack.name], token: TOKEN });
     root = `${vps.root}-${stack.name}`;
-    stack.setVps(vps);
-    stack.setConfig("vps:root", root);
-    stack.setConfig("app:name", stack.name);
-    stack.setConfig("app:port", String(await freePort()));
+    stack.useVps(vps, await freePort(), { root });
     stack.setConfig("app:instances", "1");
     stack.setConfig("app:artifact", artifacts.a.file);
     stack.setConfig("app:generatedSecrets", '["JWT_SECRET"]', { plaintext: true });

@@ -80,15 +80,13 @@ export class TestStack {
     if (r.status !== 0) throw new Error(`stack init failed: ${r.stderr}`);
   }
 
+  /** The environment of every CLI call: this stack's backend and its throwaway passphrase. */
+  private get env(): Record<string, string> {
+    return { PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase", PULUMI_STACK: "" };
+  }
+
   pulumi(args: string[], input?: string): SpawnSyncReturns<string> {
-    return run("bash", ["scripts/pulumi.sh", "-C", this.programDir, ...args], {
-      env: {
-        PULUMI_BACKEND_URL: `file://${this.backend}`,
-        PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase",
-        PULUMI_STACK: "",
-      },
-      input,
-    });
+    return run("bash", ["scripts/pulumi.sh", "-C", this.programDir, ...args], { env: this.env, input });
   }
 
   /** `plaintext`: a value whose key looks secret to Pulumi (app:generatedSecrets) but is not. */
@@ -98,6 +96,17 @@ export class TestStack {
       ? this.pulumi([...args, "--secret"], value)
       : this.pulumi([...args, "--", value]);
     if (r.status !== 0) throw new Error(`config set ${key} failed: ${r.stderr}`);
+  }
+
+  /**
+   * Points the stack at the local VPS with a deploy root and a PM2 app of its own (default: named
+   * after the stack) listening on `port`.
+   */
+  useVps(vps: Vps, port: number, opts: { root?: string; app?: string } = {}): void {
+    this.setVps(vps);
+    this.setConfig("vps:root", opts.root ?? `${vps.root}-${this.name}`);
+    this.setConfig("app:name", opts.app ?? this.name);
+    this.setConfig("app:port", String(port));
   }
 
   setVps(vps: Vps, overrides: Partial<Record<"hostKey", string>> = {}): void {
@@ -124,7 +133,7 @@ export class TestStack {
   pulumiAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     const child = spawn("bash", ["scripts/pulumi.sh", "-C", this.programDir, ...args], {
       cwd: projectRoot,
-      env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase", PULUMI_STACK: "" },
+      env: { ...process.env, ...this.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -194,11 +203,12 @@ export interface LoadStats {
   firstFailureAt: number | null;
 }
 
-/** Starts the load client (test/support/load-client.ts) against `url`; stop() returns its counts. */
-export async function startLoad(url: string): Promise<{ stop: () => Promise<LoadStats> }> {
-  const child = spawn("bash", ["scripts/node.sh", "test/support/load-client.ts", url], {
-    cwd: projectRoot, stdio: ["ignore", "pipe", "inherit"],
-  });
+/**
+ * Starts a measuring script (`scripts/node.sh SCRIPT URL`) that prints `ready`, runs until SIGTERM,
+ * then prints its result as one JSON line; stop() returns that result.
+ */
+export async function startMeter<T>(script: string, url: string): Promise<{ stop: () => Promise<T> }> {
+  const child = spawn("bash", ["scripts/node.sh", script, url], { cwd: projectRoot, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.setEncoding("utf8");
   await new Promise<void>((resolve, reject) => {
@@ -206,16 +216,22 @@ export async function startLoad(url: string): Promise<{ stop: () => Promise<Load
       out += d;
       if (out.includes("ready\n")) resolve();
     });
-    child.on("exit", () => reject(new Error(`load client exited early: ${out}`)));
+    child.on("exit", () => reject(new Error(`${script} exited early: ${out}`)));
   });
-  // Let it reach a steady rate before the deploy starts.
-  await new Promise((r) => setTimeout(r, 300));
   return {
     stop: () => new Promise((resolve) => {
-      child.on("exit", () => resolve(JSON.parse(out.trim().split("\n").pop() as string) as LoadStats));
+      child.on("exit", () => resolve(JSON.parse(out.trim().split("\n").pop() as string) as T));
       child.kill("SIGTERM");
     }),
   };
+}
+
+/** Starts the load client (test/support/load-client.ts) against `url`; stop() returns its counts. */
+export async function startLoad(url: string): Promise<{ stop: () => Promise<LoadStats> }> {
+  const load = await startMeter<LoadStats>("test/support/load-client.ts", url);
+  // Let it reach a steady rate before the deploy starts.
+  await new Promise((r) => setTimeout(r, 300));
+  return load;
 }
 
 /**

@@ -1,17 +1,13 @@
 // Promotion between two stacks on the local VPS (two deploy roots standing for staging and
 // production): the same bytes go to S2; a failed S1 update or other bytes are refused.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { packDirectory } from "../../infra/artifact";
-import { packageApp } from "../../scripts/package";
-import { freePort, getJson, localVps, projectRoot, run, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, getJson, localVps, projectRoot, run, sshRun, TestStack, Vps } from "./harness";
 
 describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
-  const work = mkdtempSync(path.join(tmpdir(), "promote-e2e-"));
+  let artifacts: Artifacts;
   let vps: Vps;
   let s1: TestStack;
   let s2: TestStack;
@@ -24,15 +20,13 @@ describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
 
   before(async () => {
     vps = localVps();
-    a = packageApp({ appDir: process.env.E2E_BACKEND_DIR ?? path.join(projectRoot, "examples", "backend"), out: path.join(work, "a.tar.gz") });
+    artifacts = new Artifacts();
+    a = { path: artifacts.a.file, releaseId: artifacts.a.id, sha256: artifacts.a.sha256 };
     s1 = new TestStack(projectRoot, "e2e-stg");
     s2 = new TestStack(projectRoot, "e2e-prd", s1.backend);
     for (const s of [s1, s2]) {
       ports[s.name] = await freePort();
-      s.setVps(vps);
-      s.setConfig("vps:root", `${vps.root}-${s.name}`);
-      s.setConfig("app:name", s.name);
-      s.setConfig("app:port", String(ports[s.name]));
+      s.useVps(vps, ports[s.name]);
       s.setConfig("app:healthTimeout", "15");
       s.setConfig("app:instances", "1");
     }
@@ -45,7 +39,7 @@ describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
       s.remove();
     }
     sshRun(vps, "pm2 save --force >/dev/null 2>&1");
-    rmSync(work, { recursive: true, force: true });
+    artifacts.remove();
   });
 
   it("deploys to S2 exactly the release S1 runs", async () => {
@@ -72,12 +66,7 @@ describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
   });
 
   it("refuses other bytes than S1's", () => {
-    const other = path.join(work, "other.tar.gz");
-    const tree = path.join(work, "tree");
-    mkdirSync(tree);
-    execFileSync("tar", ["-xzf", a.path, "-C", tree]);
-    appendFileSync(path.join(tree, "dist", "server.js"), "\n// other bytes\n");
-    writeFileSync(other, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
+    const other = artifacts.variant("other", (d) => appendFileSync(path.join(d, "dist", "server.js"), "\n// other bytes\n")).file;
     const r = promote("--from", s1.name, "--to", s2.name, "--artifact", other);
     assert.equal(r.status, 2, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`has sha256 [0-9a-f]{64}, but ${s1.name} runs ${a.sha256}; refusing to promote other bytes`));

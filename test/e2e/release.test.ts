@@ -45,10 +45,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
     appName = stack.name;
     port = await freePort();
     health = `http://127.0.0.1:${port}/health`;
-    stack.setVps(vps);
-    stack.setConfig("vps:root", root);
-    stack.setConfig("app:name", appName);
-    stack.setConfig("app:port", String(port));
+    stack.useVps(vps, port, { root, app: appName });
     stack.setConfig("app:healthTimeout", "20");
     stack.setConfig("app:artifact", a.file);
     stack.setConfig("app:env", JSON.stringify({ GREETING: "it's \"quoted\" $(not run) `nor this`\nsecond line" }), { secret: true });
