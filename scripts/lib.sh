@@ -26,6 +26,50 @@ die() {
 	exit 1
 }
 
+# Every step's output goes to a log of its own here; the terminal gets one line per step.
+LOG_DIR="$TOOLS_DIR/logs"
+now_ms() { date +%s%3N; }
+seconds_since() { awk -v d="$(($(now_ms) - $1))" 'BEGIN{printf "%.1f", d/1000}'; }
+
+# heartbeat NAME LOG T0: every 30 s, one line with the elapsed time and the log's last line.
+# Its sleep holds no descriptor of the caller, so a killed heartbeat never keeps a pipe open.
+heartbeat() {
+	local name="$1" log="$2" t0="$3" last
+	while sleep 30 </dev/null >/dev/null 2>&1; do
+		last="$(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | cut -c1-90)"
+		printf '    %-28s ... %ss so far: %s\n' "$name" "$(seconds_since "$t0")" "${last:-working}" >&2
+	done
+}
+
+# run_step NAME CMD...: runs CMD (a command or function) with stdin closed and its output in
+# .tools/logs/NAME.log; prints NAME and its duration, or on failure NAME, the log's last 30
+# lines and its path, then exits.
+run_step() {
+	local name="$1" slug log t0 rc hb
+	shift
+	slug="$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-' | tr -s '-')"
+	mkdir -p "$LOG_DIR"
+	log="$LOG_DIR/$slug.log"
+	printf '# %s %s\n' "$(date -u +%FT%TZ)" "$name" >"$log"
+	t0="$(now_ms)"
+	heartbeat "$name" "$log" "$t0" &
+	hb=$!
+	rc=0
+	# In the background and then waited for: a subshell on the left of || would run without set -e.
+	("$@") </dev/null >>"$log" 2>&1 &
+	wait "$!" || rc=$?
+	kill "$hb" 2>/dev/null || true
+	wait "$hb" 2>/dev/null || true
+	if [ "$rc" -ne 0 ]; then
+		printf '    %-28s FAILED after %ss (exit %d)\n' "$name" "$(seconds_since "$t0")" "$rc" >&2
+		printf -- '--- last 30 lines of %s\n' "$log" >&2
+		tail -n 30 "$log" >&2
+		printf -- '--- step "%s" failed; full log: %s\n' "$name" "$log" >&2
+		exit 1
+	fi
+	printf '    %-28s %6ss\n' "$name" "$(seconds_since "$t0")" >&2
+}
+
 # node_arch prints the npm package suffix of this machine's Node binary.
 node_arch() {
 	case "$(uname -m)" in

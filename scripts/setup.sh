@@ -18,14 +18,46 @@ for a in "$@"; do
 	esac
 done
 
-now_ms() { date +%s%3N; }
-SETUP_START="$(now_ms)"
-step() {
-	local name="$1" t0
-	shift
-	t0="$(now_ms)"
-	"$@"
-	printf '    %-28s %6.1fs\n' "$name" "$(awk -v d="$(($(now_ms) - t0))" 'BEGIN{print d/1000}')" >&2
+step() { run_step "$@"; }
+
+# The Debian packages the project needs, each with the file that shows it is installed.
+# openssh-server and -client: the local VPS; shellcheck: the script tests; util-linux: flock,
+# setsid, runuser; procps: pkill (fault tests); postgresql: examples/backend's PostgreSQL test.
+missing_packages() {
+	[ -x /usr/sbin/sshd ] || echo openssh-server
+	{ command -v ssh && command -v ssh-keygen; } >/dev/null || echo openssh-client
+	command -v shellcheck >/dev/null || echo shellcheck
+	{ command -v flock && command -v setsid && command -v runuser; } >/dev/null || echo util-linux
+	command -v pkill >/dev/null || echo procps
+	compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || echo postgresql
+}
+
+apt_install() {
+	"$@" apt-get update
+	DEBIAN_FRONTEND=noninteractive "$@" apt-get install -y --no-install-recommends "${MISSING[@]}"
+}
+
+# ensure_system_packages installs what is missing with apt-get, as root or through sudo, or stops
+# at once (before any long step) naming every missing package and the one command that installs them.
+ensure_system_packages() {
+	mapfile -t MISSING < <(missing_packages)
+	[ ${#MISSING[@]} -gt 0 ] || return 0
+	local how=()
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+			how=(sudo -n)
+		else
+			die "missing Debian packages: ${MISSING[*]}. Install them (as root, or with sudo), then run this again:
+    sudo apt-get install -y --no-install-recommends ${MISSING[*]}"
+		fi
+	fi
+	command -v apt-get >/dev/null ||
+		die "missing packages: ${MISSING[*]}, and no apt-get here: install their equivalents with this system's package manager"
+	log_step "installing Debian packages: ${MISSING[*]}"
+	step "apt-get install" apt_install "${how[@]}"
+	local still
+	still="$(missing_packages | tr '\n' ' ')"
+	[ -z "$still" ] || die "apt-get finished, but these are still missing: $still(see $LOG_DIR/apt-get-install.log)"
 }
 
 ensure_node() {
@@ -40,7 +72,7 @@ ensure_node() {
 	command -v npm >/dev/null || die "neither Node $NODE_MIN_MAJOR+ nor npm found: install Node.js $NODE_MIN_MAJOR LTS (https://nodejs.org)"
 	log_step "machine Node is $(node -v 2>/dev/null || echo missing); installing Node $NODE_VERSION for this project into .tools/node"
 	mkdir -p "$TOOLS_DIR/node"
-	npm install --silent --no-save --no-audit --no-fund --prefix "$TOOLS_DIR/node" "node-$(node_arch)@$NODE_VERSION"
+	npm install --no-save --no-audit --no-fund --prefix "$TOOLS_DIR/node" "node-$(node_arch)@$NODE_VERSION"
 }
 
 ensure_npm_deps() {
@@ -73,9 +105,9 @@ go_build() {
 	mkdir -p "$out"
 	# The Terraform-bridged providers generate their schema (embedded in the binary) first.
 	if [ -f "$PROJECT_ROOT/tools/$name/tfgen.go" ]; then
-		(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go generate . >/dev/null)
+		(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go generate .)
 	fi
-	(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $ldflags" \
+	(cd "$PROJECT_ROOT/tools/$name" && GOFLAGS=-mod=readonly go build -v -trimpath -ldflags "-s -w $ldflags" \
 		-o "$out/$name.tmp" "$pkg")
 	mv "$out/$name.tmp" "$out/$name"
 	echo "$want" >"$stamp"
@@ -124,7 +156,10 @@ sdk_plugin_version() {
 }
 
 main() {
-	log_step "setup in $PROJECT_ROOT"
+	local t0
+	t0="$(now_ms)"
+	log_step "setup in $PROJECT_ROOT (step logs: ${LOG_DIR#"$PROJECT_ROOT"/}/)"
+	ensure_system_packages
 	step "node >= $NODE_MIN_MAJOR" ensure_node
 	use_project_node
 	step "npm dependencies" ensure_npm_deps "$PROJECT_ROOT"
@@ -155,7 +190,7 @@ main() {
 		step "plugin cache random" install_built_plugin random "$RANDOM_VERSION"
 		step "plugin cache github" install_built_plugin github "$GITHUB_VERSION"
 	fi
-	printf '    %-28s %6.1fs\n' "setup total" "$(awk -v d="$(($(now_ms) - SETUP_START))" 'BEGIN{print d/1000}')" >&2
+	printf '    %-28s %6ss\n' "setup total" "$(seconds_since "$t0")" >&2
 }
 
 main

@@ -18,20 +18,35 @@ while [ $# -gt 0 ]; do
 	shift
 done
 bash scripts/setup.sh
+mkdir -p "$LOG_DIR"
+# phase NAME CMD...: runs CMD with its output on the terminal and in .tools/logs/test-NAME.log;
+# a failure names the phase and the log, and stops the run.
+phase() {
+	local name="$1" log="$LOG_DIR/test-$1.log" rc=0 t0
+	shift
+	t0="$(now_ms)"
+	log_step "$name (log: ${log#"$PROJECT_ROOT"/})"
+	"$@" 2>&1 | tee "$log" || rc=$?
+	if [ "$rc" != 0 ]; then
+		die "$name failed (exit $rc) after $(seconds_since "$t0")s; full output: $log"
+	fi
+	printf '    %-28s %6ss\n' "$name" "$(seconds_since "$t0")" >&2
+}
 node_test() { bash scripts/node.sh --test --test-reporter=spec "$@"; }
+typecheck() { bash scripts/node.sh node_modules/typescript/bin/tsc --noEmit -p .; }
+example_tests() {
+	use_project_node
+	cd examples/backend && npm ci --no-audit --no-fund --loglevel=error && npm test
+}
 if [ "$which_tests" = all ] || [ "$which_tests" = unit ]; then
-	log_step "typecheck"
-	bash scripts/node.sh node_modules/typescript/bin/tsc --noEmit -p .
-	log_step "unit tests"
-	node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
+	phase typecheck typecheck
+	phase unit node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
 fi
 if [ "$which_tests" = all ] || [ "$which_tests" = example ]; then
-	log_step "examples/backend: its own tests (SQLite, PostgreSQL, graceful shutdown)"
-	use_project_node
-	(cd examples/backend && npm ci --no-audit --no-fund --loglevel=error && npm test)
+	# examples/backend's own tests: SQLite, PostgreSQL, graceful shutdown.
+	phase example example_tests
 fi
 if [ "$which_tests" = all ] || [ "$which_tests" = e2e ]; then
-	log_step "end-to-end tests (local VPS)"
-	# One at a time: they share the local VPS.
-	node_test --test-concurrency=1 "$@" 'test/e2e/**/*.test.ts'
+	# End to end on the local VPS, one at a time: they share it.
+	phase e2e node_test --test-concurrency=1 "$@" 'test/e2e/**/*.test.ts'
 fi

@@ -1,7 +1,7 @@
 // The GitHub API stand-in decrypts exactly what a client sealed the way the provider does
 // (crypto_box_seal to the environment's public key), serves both URL forms, and logs no value.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -140,7 +140,7 @@ describe("GitHub API stand-in", () => {
     }
     const { key, keyId } = api.publicKey("staging");
     const value = `from go: "quoted"\nsecond line\n${generateTestKey().privateKey}`;
-    const sealed = sealWithGo(go, value, key);
+    const sealed = await sealWithGo(go, value, key);
     const r = await call(api, "PUT", `api/v3/repositories/${api.repoId}/environments/staging/secrets/FROM_GO`,
       { encrypted_value: sealed, key_id: keyId });
     assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -166,8 +166,13 @@ function goWithCrypto(): GoCrypto | undefined {
   return versions.length ? { modCache, version: versions[versions.length - 1] } : undefined;
 }
 
-/** Seals `value` with nacl/box.SealAnonymous, offline (the module cache is the proxy). */
-function sealWithGo(go: GoCrypto, value: string, publicKeyB64: string): string {
+/**
+ * Seals `value` with nacl/box.SealAnonymous, offline (the module cache is the proxy). Asynchronous on
+ * purpose: the stand-in serves from this process, and a `go run` that blocked the event loop for the
+ * seconds a cold compile takes let the server's keep-alive timer close a pooled socket just as the
+ * next request reused it (ECONNRESET).
+ */
+async function sealWithGo(go: GoCrypto, value: string, publicKeyB64: string): Promise<string> {
   const dir = mkdtempSync(path.join(tmpdir(), "seal-go-"));
   try {
     writeFileSync(path.join(dir, "go.mod"), `module sealtest\n\ngo 1.21\n\nrequire golang.org/x/crypto ${go.version}\n`);
@@ -201,10 +206,8 @@ func main() {
 	fmt.Print(base64.StdEncoding.EncodeToString(out))
 }
 `);
-    const r = spawnSync("go", ["run", ".", publicKeyB64], {
+    const r = await runWithInput("go", ["run", ".", publicKeyB64], value, {
       cwd: dir,
-      input: value,
-      encoding: "utf8",
       env: {
         ...process.env,
         GOFLAGS: "-mod=mod",
@@ -218,4 +221,17 @@ func main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function runWithInput(cmd: string, args: string[], input: string, opts: { cwd: string; env: NodeJS.ProcessEnv }) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
