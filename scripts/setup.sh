@@ -27,7 +27,7 @@ missing_packages() {
 	[ -x /usr/sbin/sshd ] || echo openssh-server
 	{ command -v ssh && command -v ssh-keygen; } >/dev/null || echo openssh-client
 	command -v shellcheck >/dev/null || echo shellcheck
-	{ command -v flock && command -v setsid && command -v runuser; } >/dev/null || echo util-linux
+	{ command -v flock && command -v setsid && { [ -x /usr/sbin/runuser ] || command -v runuser; }; } >/dev/null || echo util-linux
 	command -v pkill >/dev/null || echo procps
 	compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || echo postgresql
 }
