@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { projectRoot, sshRun, TestStack, Vps } from "../test/e2e/harness";
 import { Variant } from "./artifacts";
 import { FlowName } from "./report";
+import { parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
 import { parseStepLines } from "./steps";
 
 /** What ssh says when the connection never got to run anything. */
@@ -103,7 +104,21 @@ export class OursFlow implements Flow {
     const r = this.s.up();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0 && !expectFailure) throw failure(`ours: ${what}`, r);
-    return { wall, steps: parseStepLines(r.stdout), uploaded: 0, ok: r.status === 0 };
+    return { wall, steps: this.stepsOf(r), uploaded: 0, ok: r.status === 0 };
+  }
+
+  /**
+   * The release's steps, from the two sources both command providers fill the same way
+   * (infra/protocol.ts): a failed up's error text, or a successful one's `releaseSteps` output
+   * (the official provider shows the lines of a successful run only as passing status lines).
+   */
+  private stepsOf(r: { status: number | null; stdout: string; stderr: string }): Record<string, number> {
+    const fromLog = parseReleaseOutput(`${r.stdout}\n${r.stderr}`);
+    if (r.status !== 0 || !/command:remote:Command \S*-activate (?:creat|updat|replac)/.test(r.stdout)) {
+      return stepSeconds(fromLog.steps);
+    }
+    const steps = this.s.outputs().releaseSteps as StepTiming[] | undefined;
+    return stepSeconds(steps ?? fromLog.steps);
   }
 
   deploy(v: Variant): Outcome {

@@ -5,13 +5,14 @@ import { GeneratedSecrets } from "./components/generatedSecrets";
 import { GithubSecrets } from "./components/githubSecrets";
 import { HostLayout } from "./components/hostLayout";
 import { announcePlan } from "./components/plan";
+import { liveOutputs, uploadTokenFor } from "./live";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
 import { Release } from "./components/release";
 import { SharedEnv } from "./components/sharedEnv";
 import { readStackConfig } from "./config";
 import { layout } from "./paths";
 import { provenanceFor, sourceOf } from "./preview";
-import { checkArtifact, connectionFor } from "./stack";
+import { checkArtifact, connectionFor, connectionTarget } from "./stack";
 
 const projectRoot = path.resolve(__dirname, "..");
 const cfg = readStackConfig(projectRoot);
@@ -20,6 +21,7 @@ const id = artifact?.releaseId ?? (cfg.app.release as string);
 const connection = connectionFor(cfg.vps);
 const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
 const origin = provenanceFor(cfg.app.provenance, id);
+const live = liveOutputs();
 
 const host = new HostLayout("host", { connection, layout: layout(cfg.vps.root), stack });
 const ecosystem = new Pm2Ecosystem("pm2", {
@@ -44,12 +46,14 @@ const release = new Release("release", {
   releaseId: id,
   artifact,
   app: cfg.app,
+  target: connectionTarget(cfg.vps),
+  uploadToken: uploadTokenFor(live, id),
   ecosystemHash: ecosystem.contentHash,
-  envHash: env.contentHash,
+  envVersion: env.version,
   provenance: origin,
 }, { dependsOn: [ecosystem, env] });
 
-announcePlan({
+announcePlan(live, {
   release: { releaseId: id, migrations: artifact?.migrations, source: sourceOf(origin) },
   ecosystemHash: ecosystem.plannedHash,
   envKeys: env.keys,
@@ -80,6 +84,9 @@ export const artifactSha256 = release.artifactSha256;
 export const healthUrl = release.healthUrl;
 export const migrations = release.migrations;
 export const provenance = release.provenance;
+// The last activation's steps on the VPS, and what the next up keys the upload on (live.ts).
+export const releaseSteps = release.steps;
+export const uploadToken = release.uploadToken;
 // Read back by the next preview (infra/components/plan.ts): key names, and hashes to compare.
 export const ecosystemHash = ecosystem.contentHash;
 export const envKeys = env.keys;

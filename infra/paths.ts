@@ -42,7 +42,16 @@ export function releaseDir(root: string, id: string): string {
   return path.posix.join(root, "releases", id);
 }
 
-/** Where an uploaded tarball waits until the release script verifies and extracts it. */
+/**
+ * Where a tarball is uploaded: a temporary name, because a provider may write straight to it (the
+ * official CopyToRemote does) and a cut upload must never look complete. The release script checks
+ * the sha256 and only then renames it to verifiedArtifact().
+ */
 export function incomingArtifact(root: string, sha256: string): string {
+  return path.posix.join(root, ".incoming", `${sha256}.upload`);
+}
+
+/** An uploaded tarball whose sha256 the release script has checked. */
+export function verifiedArtifact(root: string, sha256: string): string {
   return path.posix.join(root, ".incoming", `${sha256}.tar.gz`);
 }

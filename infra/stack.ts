@@ -17,6 +17,11 @@ export function connectionFor(vps: VpsConfig) {
   };
 }
 
+/** Where a connection leads, as the upload is keyed on it: `user@host:port hostKey`. */
+export function connectionTarget(vps: VpsConfig): string {
+  return `${vps.user}@${vps.host}:${vps.port} ${vps.hostKey}`;
+}
+
 export interface CheckedArtifact {
   path: string;
   sha256: string;

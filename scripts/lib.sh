@@ -32,10 +32,10 @@ now_ms() { date +%s%3N; }
 seconds_since() { awk -v d="$(($(now_ms) - $1))" 'BEGIN{printf "%.1f", d/1000}'; }
 
 # heartbeat NAME LOG T0: every 30 s, one line with the elapsed time and the log's last line.
-# Its sleep holds no descriptor of the caller, so a killed heartbeat never keeps a pipe open.
+# Its sleep holds no output descriptor of the caller: a killed heartbeat never keeps a pipe open.
 heartbeat() {
 	local name="$1" log="$2" t0="$3" last
-	while sleep 30 </dev/null >/dev/null 2>&1; do
+	while sleep 30 >/dev/null 2>&1; do
 		last="$(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | cut -c1-90)"
 		printf '    %-28s ... %ss so far: %s\n' "$name" "$(seconds_since "$t0")" "${last:-working}" >&2
 	done

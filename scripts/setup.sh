@@ -141,12 +141,21 @@ install_built_plugin() {
 	"$TOOLS_BIN/pulumi" plugin install resource "$name" "$version" --file "$bin" --reinstall >/dev/null
 }
 
+# plugin_hosts_reachable: whether the hosts the official plugins come from answer within 5 s
+# (`pulumi plugin install` retries for half a minute before it gives up on a closed network).
+plugin_hosts_reachable() {
+	node -e 'Promise.any(["https://get.pulumi.com/", "https://api.github.com/"].map((u) =>
+		fetch(u, { method: "HEAD", signal: AbortSignal.timeout(5000) }))).then(() => process.exit(0), () => process.exit(1))'
+}
+
 # install_official_plugin NAME VERSION: the official way, for a user with their own pulumi.
 install_official_plugin() {
 	local name="$1" version="$2"
 	if pulumi plugin ls 2>/dev/null | awk '{print $1, $3}' | grep -qx "$name $version"; then
 		return
 	fi
+	plugin_hosts_reachable ||
+		die "the $name $version plugin is not installed and get.pulumi.com does not answer from here; on a machine without internet run: npm run setup -- --build-toolchain"
 	pulumi plugin install resource "$name" "$version" ||
 		die "could not install the $name $version plugin; on a machine without internet run: npm run setup -- --build-toolchain"
 }

@@ -2,68 +2,30 @@
 // into a Markdown job summary: the release id, each release step's duration, and the health answer.
 //   node --import tsx .github/scripts/release-summary.ts --log up.log [--title TEXT]
 //        [--outputs outputs.json] [--health health.txt] >> "$GITHUB_STEP_SUMMARY"
-// --outputs: `pulumi stack output --json` (for an up that changed nothing, which prints no RESULT);
-// --health: the smoke check's answer. The release script's lines are documented in
-// infra/scripts/release.body.sh: `step NAME 1.23s`, `healthy after 0.5s: URL BODY`, `RESULT {json}`.
+// --outputs: `pulumi stack output --json` (the release id, and the steps of a release whose lines
+// the log does not hold);
+// --health: the smoke check's answer. The release script's lines: infra/protocol.ts.
 import { existsSync, readFileSync } from "node:fs";
+import { parseReleaseOutput, ReleaseOutput, StepTiming } from "../../infra/protocol";
 
-export interface ReleaseLog {
-  /** Release steps in the order they ran, with seconds. */
-  steps: { name: string; seconds: number }[];
-  /** Every `healthy after` line: the preflight's first, then the live one. */
-  healthy: { after: string; url: string; body: string }[];
-  /** The release script's RESULT, when it ran to the end. */
-  result?: { releaseId: string; previousReleaseId?: string; artifactSha256?: string } & Record<string, unknown>;
-  /** `release ID failed at step STEP (exit N)`, when it failed. */
-  failure?: { releaseId: string; step: string };
-  /** Lines starting with `error:` or naming a failed health check, de-duplicated, in order. */
-  errors: string[];
+export interface ReleaseLog extends ReleaseOutput {
   /** The program's one-line account of the release (`release: A -> B (...)`, `release: A stays live`). */
   plan?: string;
+  /** Whether this up ran the release command (created, updated or replaced it). */
+  ran: boolean;
 }
 
 /**
- * Reads the release script's lines. Pulumi prints each line twice (live, after the resource's
- * status, and again under Diagnostics); the Diagnostics copy is whole, so it is used when present.
+ * Reads an up's log through the remote protocol's parser (infra/protocol.ts). The release's own
+ * lines are in the log when it failed (the provider's error text carries them) or when the provider
+ * printed them as diagnostics; the official provider shows a successful run's lines only as
+ * passing status lines, so a successful release's steps come from the `releaseSteps` output.
  */
 export function parseUpLog(log: string): ReleaseLog {
   const text = log.replace(/\r\n/g, "\n").replace(/\x1b\[[0-9;]*m/g, "");
-  const start = text.indexOf("\nDiagnostics:\n");
-  const section = start === -1 ? text : text.slice(start, sectionEnd(text, start));
-  // Without Diagnostics (a cut log), live lines carry the resource and its status first:
-  // ` ++ command:remote:Command release-activate creating replacement (2s) [diff: ~create]; step lock 0.02s`.
-  const live = /^\s*\S+\s+command:remote:Command \S+ [^(]*\(\d+(?:\.\d+)?s\)(?: \[[^\]]*\];)? /;
-  const lines = section.split("\n").map((l) => (start === -1 ? l.replace(live, "") : l).trim());
-  const out: ReleaseLog = { steps: [], healthy: [], errors: [] };
-  const seenErrors = new Set<string>();
-  const seenSteps = new Set<string>();
-  for (const line of lines) {
-    let m: RegExpExecArray | null;
-    if ((m = /^step (\w+)\s+([\d.]+)s$/.exec(line))) {
-      // A cut log repeats nothing, but a live line may show twice: keep the first of each step.
-      if (start === -1 && seenSteps.has(m[1])) continue;
-      seenSteps.add(m[1]);
-      out.steps.push({ name: m[1], seconds: Number(m[2]) });
-    } else if ((m = /^healthy after ([\d.]+s): (\S+) (.*)$/.exec(line))) {
-      out.healthy.push({ after: m[1], url: m[2], body: m[3] });
-    } else if ((m = /^RESULT (\{.*\})$/.exec(line))) {
-      out.result = JSON.parse(m[1]) as ReleaseLog["result"];
-    } else if ((m = /^release ([0-9a-f]{12}) failed at step (\w+)/.exec(line))) {
-      out.failure = { releaseId: m[1], step: m[2] };
-    } else if ((m = /^release: (.*)$/.exec(line)) && out.plan === undefined) {
-      out.plan = m[1];
-    } else if (/^error: |^health: .*not healthy/.test(line) && !seenErrors.has(line)) {
-      seenErrors.add(line);
-      out.errors.push(line);
-    }
-  }
-  return out;
-}
-
-/** Where the Diagnostics section ends: the Outputs or Resources heading after it. */
-function sectionEnd(text: string, from: number): number {
-  const ends = ["\nOutputs:\n", "\nResources:\n"].map((h) => text.indexOf(h, from)).filter((i) => i !== -1);
-  return ends.length ? Math.min(...ends) : text.length;
+  const plan = /^\s*release: (.*)$/m.exec(text)?.[1].trim();
+  const ran = /command:remote:Command \S*-activate (?:\*\*)?(?:creat|updat|replac)/.test(text);
+  return { ...parseReleaseOutput(text), plan, ran };
 }
 
 export interface SummaryInput {
@@ -77,9 +39,10 @@ export interface SummaryInput {
 
 export function renderSummary({ title, log, outputs = {}, health }: SummaryInput): string {
   const failed = log.failure !== undefined || log.errors.length > 0;
+  const steps = log.steps.length || !log.ran || failed ? log.steps : stepsOf(outputs.releaseSteps);
   const releaseId = log.result?.releaseId ?? log.failure?.releaseId ?? outputs.releaseId ?? "";
   const rows: [string, string][] = [];
-  rows.push(["result", failed ? `❌ failed${log.failure ? ` at step ${log.failure.step}` : ""}` : log.steps.length ? "✅ released" : "✅ no change"]);
+  rows.push(["result", failed ? `❌ failed${log.failure ? ` at step ${log.failure.step}` : ""}` : log.ran ? "✅ released" : "✅ no change"]);
   if (releaseId) rows.push(["release", code(releaseId)]);
   const previous = log.result?.previousReleaseId ?? outputs.previousReleaseId;
   if (previous) rows.push(["previous release", code(previous)]);
@@ -91,13 +54,24 @@ export function renderSummary({ title, log, outputs = {}, health }: SummaryInput
   if (health !== undefined) rows.push(["health (smoke check)", code(health.trim())]);
 
   const md = [`### ${cell(title)}`, "", "| | |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`), ""];
-  if (log.steps.length) {
-    const total = log.steps.reduce((a, s) => a + s.seconds, 0);
-    md.push("| step | seconds |", "| --- | ---: |", ...log.steps.map((s) => `| ${s.name} | ${s.seconds.toFixed(2)} |`),
+  if (steps.length) {
+    const total = steps.reduce((a, s) => a + s.seconds, 0);
+    md.push("| step | seconds |", "| --- | ---: |", ...steps.map((s) => `| ${s.name} | ${s.seconds.toFixed(2)} |`),
       `| **total on the VPS** | **${total.toFixed(2)}** |`, "");
   }
   if (log.errors.length) md.push("```", ...log.errors.map((l) => l.replace(/```/g, "'''")), "```", "");
   return `${md.join("\n")}\n`;
+}
+
+/** The `releaseSteps` stack output (flattened to JSON text by flatten()). */
+function stepsOf(json: string | undefined): StepTiming[] {
+  if (!json) return [];
+  try {
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) ? (v as StepTiming[]).filter((s) => typeof s?.name === "string" && typeof s?.seconds === "number") : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Text for a table cell: no line breaks, pipes escaped. */

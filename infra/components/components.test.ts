@@ -100,7 +100,8 @@ describe("components under mocks", () => {
     const release = new Release("release", {
       connection, root, stack: "p/s", releaseId: "0123456789ab", app,
       artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) },
-      ecosystemHash: eco.contentHash, envHash: env.contentHash,
+      target: "deploy@203.0.113.10:22 ssh-ed25519 AAAAhost", uploadToken: "token-1",
+      ecosystemHash: eco.contentHash, envVersion: env.version,
     }, { dependsOn: [eco, env], transformations: [capture] });
     const { GeneratedSecrets } = await import("./generatedSecrets");
     const { GithubSecrets } = await import("./githubSecrets");
@@ -122,11 +123,29 @@ describe("components under mocks", () => {
 
   it("keys the upload and the activation on the artifact's hash", () => {
     const sha = "0123456789ab" + "c".repeat(52);
-    assert.deepEqual(find("release-upload").inputs.triggers, [sha]);
-    assert.equal(find("release-upload").inputs.remotePath, `/srv/api/.incoming/${sha}.tar.gz`);
+    // A new connection target or upload token uploads again (the official CopyToRemote re-uploads
+    // only when its source or remotePath changes; triggers replace it).
+    assert.deepEqual(find("release-upload").inputs.triggers, [sha, "deploy@203.0.113.10:22 ssh-ed25519 AAAAhost", "token-1"]);
+    // A temporary name: a cut upload never looks like a complete one.
+    assert.equal(find("release-upload").inputs.remotePath, `/srv/api/.incoming/${sha}.upload`);
     const triggers = plain(find("release-activate").inputs.triggers) as unknown[];
     assert.equal(triggers[0], "0123456789ab");
     assert.equal(triggers.length, 3);
+  });
+
+  it("keeps every trigger plain: a secret unknown in a preview is refused by the official provider", () => {
+    for (const r of recorded) {
+      if (r.inputs.triggers === undefined) continue;
+      assert.ok(!isSecret(r.inputs.triggers), `${r.name}.triggers must not be secret`);
+      for (const t of r.inputs.triggers as unknown[]) assert.ok(!isSecret(t), `${r.name}: a trigger is secret`);
+    }
+  });
+
+  it("runs the release script from stdin with a one-line command", () => {
+    const activate = find("release-activate");
+    assert.ok(!String(activate.inputs.create).includes("\n"), "the command is one line");
+    assert.ok(String(activate.inputs.create).length < 120);
+    assert.match(String(activate.inputs.stdin), /^RELEASE_ID=0123456789ab$/m);
   });
 
   it("passes the private key only as a secret", () => {

@@ -10,14 +10,11 @@ export interface PlanArgs {
 }
 
 /**
- * Prints what this update does, for `pulumi preview` readers: the stack's last outputs (read
- * through a StackReference to itself) against the planned values. Each line is printed on its own,
+ * Prints what this update does, for `pulumi preview` readers: the stack's last outputs (`live`,
+ * from live.ts) against the planned values. Each line is printed on its own,
  * so a value unknown in a preview (a generated secret) only silences its own line.
  */
-export function announcePlan(args: PlanArgs): void {
-  const live = new pulumi.StackReference("live-outputs", {
-    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-  });
+export function announcePlan(live: pulumi.StackReference, args: PlanArgs): void {
   const out = <T>(key: keyof LiveOutputs) => live.getOutput(key) as pulumi.Output<T | undefined>;
   const say = (line: string | undefined) => {
     if (line) void pulumi.log.info(line);

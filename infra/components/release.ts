@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, Provenance } from "../config";
 import { incomingArtifact, releaseDir } from "../paths";
 import { sourceOf } from "../preview";
-import { parseReleaseResult, releaseScript } from "../scripts/release";
+import { parseReleaseResult, StepTiming } from "../protocol";
+import { RELEASE_COMMAND, releaseScript } from "../scripts/release";
 
 export interface ReleaseArgs {
   /** SSH connection to the VPS. */
@@ -19,10 +20,20 @@ export interface ReleaseArgs {
   /** The app settings the release script needs (see AppConfig for each field and its default). */
   app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "keepReleases" | "migrate" |
     "backup" | "lockTimeout">;
+  /**
+   * Where the connection leads (`user@host:port hostKey`): a new one uploads the artifact again, as
+   * the official CopyToRemote re-uploads only when its source or remotePath changes.
+   */
+  target: string;
+  /**
+   * Keys the upload together with the artifact's sha256: stable once the release is live, new on
+   * every `up` until then, so an upload that went missing (a wiped VPS) is sent again (live.ts uploadTokenFor).
+   */
+  uploadToken: pulumi.Input<string>;
   /** Re-activate the release when the ecosystem file changes. */
   ecosystemHash: pulumi.Input<string>;
-  /** Re-activate the release when the shared .env changes (a secret hash). */
-  envHash: pulumi.Input<string>;
+  /** Re-activate the release when the shared .env is written anew (SharedEnv.version; not secret). */
+  envVersion: pulumi.Input<string>;
   /** Why this release goes live (promotion, rollback); none for an ordinary `pulumi up`. */
   provenance?: Provenance;
 }
@@ -51,6 +62,10 @@ export class Release extends pulumi.ComponentResource {
   readonly healthUrl: pulumi.Output<string>;
   readonly migrations: pulumi.Output<string[]>;
   readonly provenance: pulumi.Output<ReleaseProvenance>;
+  /** The steps of the last activation on the VPS, with seconds (the remote protocol's RESULT). */
+  readonly steps: pulumi.Output<StepTiming[]>;
+  /** The token the live release's upload was keyed on (read back by the next `up`). */
+  readonly uploadToken: pulumi.Output<string>;
 
   constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Release", name, {}, opts);
@@ -70,23 +85,24 @@ export class Release extends pulumi.ComponentResource {
       source: sourceOf(args.provenance),
     };
     let upload: command.remote.CopyToRemote | undefined;
-    let create: string;
+    let script: string;
     if (args.artifact) {
       const incoming = incomingArtifact(args.root, args.artifact.sha256);
       upload = new command.remote.CopyToRemote(`${name}-upload`, {
         connection: args.connection,
         source: new pulumi.asset.FileAsset(args.artifact.path),
         remotePath: incoming,
-        triggers: [args.artifact.sha256],
+        triggers: [args.artifact.sha256, args.target, args.uploadToken],
       }, { parent: this });
-      create = releaseScript({ kind: "deploy", ...common, sha256: args.artifact.sha256, incoming });
+      script = releaseScript({ kind: "deploy", ...common, sha256: args.artifact.sha256, incoming });
     } else {
-      create = releaseScript({ kind: "activate", ...common });
+      script = releaseScript({ kind: "activate", ...common });
     }
     const activate = new command.remote.Command(`${name}-activate`, {
       connection: args.connection,
-      create,
-      triggers: [args.releaseId, args.ecosystemHash, args.envHash],
+      create: RELEASE_COMMAND,
+      stdin: script,
+      triggers: [args.releaseId, args.ecosystemHash, args.envVersion],
       addPreviousOutputInEnv: false,
       logging: "stdoutAndStderr",
     }, { parent: this, dependsOn: upload ? [upload] : [] });
@@ -102,6 +118,8 @@ export class Release extends pulumi.ComponentResource {
     this.releaseDir = pulumi.output(releaseDir(args.root, args.releaseId));
     this.healthUrl = pulumi.output(`http://127.0.0.1:${args.app.port}${args.app.healthPath}`);
     this.migrations = result.apply((r) => r.migrations ?? []);
+    this.steps = result.apply((r) => r.steps ?? []);
+    this.uploadToken = pulumi.output(args.uploadToken);
     const p = args.provenance;
     this.provenance = result.apply((r): ReleaseProvenance => ({
       source: p?.kind ?? "pulumi up",
@@ -119,6 +137,8 @@ export class Release extends pulumi.ComponentResource {
       healthUrl: this.healthUrl,
       migrations: this.migrations,
       provenance: this.provenance,
+      steps: this.steps,
+      uploadToken: this.uploadToken,
     });
   }
 }

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
 import { renderEnvFile } from "../scripts/env";
-import { writeFileScript } from "../scripts/files";
+import { parseWriteVersion, writeFileScript } from "../scripts/files";
+import { secretWhenKnown } from "../secrets";
 import { quote } from "../shell";
 
 export interface SharedEnvArgs {
@@ -28,6 +29,12 @@ export class SharedEnv extends pulumi.ComponentResource {
   readonly plannedHash: pulumi.Output<string>;
   /** The variable names, sorted (not secret: a preview shows which keys change). */
   readonly keys: pulumi.Output<string[]>;
+  /**
+   * A random id of the last write of the file, made on the VPS: it changes whenever the content is
+   * written anew. Not secret and not derived from the content, so the release can be keyed on it
+   * (a secret that is unknown in a preview must never reach the provider: see secretWhenKnown).
+   */
+  readonly version: pulumi.Output<string>;
 
   constructor(name: string, args: SharedEnvArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:SharedEnv", name, {}, opts);
@@ -37,13 +44,14 @@ export class SharedEnv extends pulumi.ComponentResource {
     const file = new command.remote.Command(`${name}-file`, {
       connection: args.connection,
       create: keys.apply((k) => writeFileScript(layout(args.root).sharedEnv, "600", ".env", { root: args.root, stack: args.stack },
-        `keys: ${k.length === 0 ? "(none)" : k.map((key) => quote(key)).join(" ")}`)),
-      stdin: content,
+        `keys: ${k.length === 0 ? "(none)" : k.map((key) => quote(key)).join(" ")}`, { version: true })),
+      stdin: secretWhenKnown(content),
       addPreviousOutputInEnv: false,
     }, { parent: this });
     this.plannedHash = pulumi.secret(content.apply((c) => createHash("sha256").update(c).digest("hex")));
     this.contentHash = pulumi.secret(pulumi.all([this.plannedHash, file.stdout]).apply(([h]) => h));
     this.keys = keys;
-    this.registerOutputs({ contentHash: this.contentHash });
+    this.version = pulumi.unsecret(file.stdout).apply(parseWriteVersion);
+    this.registerOutputs({ contentHash: this.contentHash, version: this.version });
   }
 }

@@ -32,12 +32,20 @@ export function layoutScript(l: Layout, stack: string): string {
   );
 }
 
+/** The line writeFileScript prints with `version: true`: `version: <16 hex digits>`. */
+export const VERSION_PREFIX = "version: ";
+
+export function parseWriteVersion(stdout: string): string {
+  const line = stdout.split("\n").find((l) => l.startsWith(VERSION_PREFIX));
+  return line === undefined ? "" : line.slice(VERSION_PREFIX.length).trim();
+}
+
 /**
  * Writes stdin to `target` through a temporary file and a rename, with `mode`, and prints its size
  * (never its content: the .env is a secret). Refused when `owner.root` belongs to another stack.
  */
 export function writeFileScript(target: string, mode: "600" | "644", label: string, owner: { root: string; stack: string },
-  note = ""): string {
+  note = "", opts: { version?: boolean } = {}): string {
   return script(
     note === "" ? "" : `# ${note.replace(/\n/g, " ")}`,
     assignments({ TARGET: target, MODE: mode, ROOT: owner.root, STACK: owner.stack }),
@@ -49,5 +57,8 @@ export function writeFileScript(target: string, mode: "600" | "644", label: stri
     `chmod "$MODE" "$tmp"`,
     `mv -f "$tmp" "$TARGET"`,
     `echo ${quote(label)}" written: $TARGET ($(wc -c <"$TARGET") bytes)"`,
+    // A random id of this write, so that what depends on the file's content can be keyed on a value
+    // that is neither secret nor derived from the content (see SharedEnv).
+    opts.version ? `echo "${VERSION_PREFIX}$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n')"` : "",
   );
 }

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Body of the release script; infra/scripts/release.ts puts the quoted header (ROOT, RELEASE_ID, ...)
-# in front of it. Fixed text: no value is ever interpolated here.
+# in front of it. Fixed text: no value is ever interpolated here. The script reaches the VPS on the
+# command's stdin as a temporary file ($0), which it removes first: bash keeps reading the open file.
+# What it prints follows infra/protocol.ts (step, healthy, failed, error and RESULT lines).
+rm -f -- "$0"
 RELEASES="$ROOT/releases"
 SHARED="$ROOT/shared"
 ECOSYSTEM="$SHARED/ecosystem.config.js"
@@ -21,6 +24,7 @@ echo "release $RELEASE_ID ($MODE, $SOURCE) by stack $STACK at $(date -u +%Y-%m-%
 
 STEP=start
 STEP_T0=$(date +%s%N)
+STEPS_JSON=""
 SWITCHED=0
 PREV_ID=""
 TMP_DIR=""
@@ -30,7 +34,12 @@ DAEMON_AT_START=""
 
 elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 step() {
-  if [ "$STEP" != start ]; then printf 'step %-10s %6ss\n' "$STEP" "$(elapsed "$STEP_T0")"; fi
+  local secs
+  if [ "$STEP" != start ]; then
+    secs="$(elapsed "$STEP_T0")"
+    printf 'step %-10s %6ss\n' "$STEP" "$secs"
+    STEPS_JSON="$STEPS_JSON${STEPS_JSON:+,}{\"name\":\"$STEP\",\"seconds\":$secs}"
+  fi
   STEP="$1"
   STEP_T0=$(date +%s%N)
 }
@@ -155,9 +164,17 @@ if [ ! -d "$NEW_DIR" ]; then
   [ "$MODE" = deploy ] || fail "release $RELEASE_ID is not on the VPS; kept releases: $(find "$RELEASES" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null)"
 
   step verify
-  [ -f "$INCOMING" ] || fail "the uploaded artifact $INCOMING is missing; run pulumi up again to upload it"
-  got="$(sha256sum "$INCOMING" | cut -d' ' -f1)"
-  [ "$got" = "$SHA256" ] || fail "sha256 of $INCOMING is $got, expected $SHA256 (a corrupt upload); run pulumi up again"
+  # The upload lands under a temporary name ($INCOMING); only a verified archive is renamed ($VERIFIED).
+  if [ -f "$INCOMING" ]; then
+    got="$(sha256sum "$INCOMING" | cut -d' ' -f1)"
+    if [ "$got" != "$SHA256" ]; then
+      rm -f "$INCOMING"
+      fail "sha256 of the uploaded $INCOMING is $got, expected $SHA256 (a cut or corrupt upload, now removed); run pulumi up again to upload it anew"
+    fi
+    mv -f "$INCOMING" "$VERIFIED"
+  fi
+  [ -f "$VERIFIED" ] || fail "the uploaded artifact $INCOMING is missing (a new or wiped VPS?); run pulumi up again: it uploads the artifact anew"
+  INCOMING="$VERIFIED"
   gzip -t "$INCOMING" 2>/dev/null || fail "$INCOMING is not a valid gzip file"
   listing="$(tar -tvzf "$INCOMING" --quoting-style=escape)" || fail "$INCOMING is not a readable tar archive"
   bad="$(printf '%s\n' "$listing" | awk '
@@ -303,5 +320,5 @@ sha="$(cat "$NEW_DIR/.artifact-sha256" 2>/dev/null || true)"
 # The migrations the live release carries (names only; a name that is not plain is left out of the JSON).
 migrations="$(find "$NEW_DIR" -path "$NEW_DIR/node_modules" -prune -o -type f -path '*/migrations/*/migration.sql' -print 2>/dev/null |
   awk -F/ '$(NF-1) ~ /^[A-Za-z0-9_.-]+$/ { print $(NF-1) }' | sort -u | awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')"
-printf 'RESULT {"releaseId":"%s","previousReleaseId":"%s","artifactSha256":"%s","activatedAt":"%s","migrations":[%s]}\n' \
-  "$RELEASE_ID" "$PREV_ID" "$sha" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$migrations"
+printf 'RESULT {"releaseId":"%s","previousReleaseId":"%s","artifactSha256":"%s","activatedAt":"%s","migrations":[%s],"steps":[%s]}\n' \
+  "$RELEASE_ID" "$PREV_ID" "$sha" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$migrations" "$STEPS_JSON"

@@ -3,7 +3,7 @@
 // Only the header carries values (each through quote()); the body is fixed text.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { layout } from "../paths";
+import { layout, verifiedArtifact } from "../paths";
 import { assignments, script } from "../shell";
 import { CLAIM_ROOT } from "./files";
 
@@ -41,7 +41,7 @@ export interface DeployInput extends Common {
   kind: "deploy";
   /** Full sha256 of the tarball. */
   sha256: string;
-  /** Where the tarball was uploaded. */
+  /** Where the tarball was uploaded (paths.incomingArtifact: a temporary name). */
   incoming: string;
 }
 
@@ -52,31 +52,22 @@ export interface ActivateInput extends Common {
 
 export type ReleaseInput = DeployInput | ActivateInput;
 
-/** The fields the script prints on its last line, `RESULT {json}`. */
-export interface ReleaseResult {
-  releaseId: string;
-  previousReleaseId: string;
-  artifactSha256: string;
-  /** When the release went live (UTC, from the VPS clock). */
-  activatedAt: string;
-  /** The Prisma migrations the live release carries (folder names, sorted). */
-  migrations: string[];
-}
-
-export function parseReleaseResult(stdout: string): ReleaseResult | undefined {
-  const line = stdout.split("\n").reverse().find((l) => l.startsWith("RESULT "));
-  return line === undefined ? undefined : (JSON.parse(line.slice("RESULT ".length)) as ReleaseResult);
-}
+/**
+ * The remote command of a release: it only saves its stdin (the release script) to a temporary file
+ * and runs it. So the command text stays a line long, and a provider's error text, which quotes the
+ * command before the output (`...: running "CMD":`), stays readable.
+ */
+export const RELEASE_COMMAND = `f="$(mktemp "\${TMPDIR:-/tmp}/vps-release.XXXXXX")" && cat >"$f" && exec bash "$f"`;
 
 export function releaseScript(input: ReleaseInput): string {
   const l = layout(input.root);
-  let mode: { MODE: string; SHA256: string; INCOMING: string };
+  let mode: { MODE: string; SHA256: string; INCOMING: string; VERIFIED: string };
   switch (input.kind) {
     case "deploy":
-      mode = { MODE: "deploy", SHA256: input.sha256, INCOMING: input.incoming };
+      mode = { MODE: "deploy", SHA256: input.sha256, INCOMING: input.incoming, VERIFIED: verifiedArtifact(input.root, input.sha256) };
       break;
     case "activate":
-      mode = { MODE: "activate", SHA256: "", INCOMING: "" };
+      mode = { MODE: "activate", SHA256: "", INCOMING: "", VERIFIED: "" };
       break;
     default: {
       const never: never = input;

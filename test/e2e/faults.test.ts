@@ -101,8 +101,10 @@ describe("faults: the live release keeps serving and the next up recovers", { ti
     const before = await liveRelease();
     const load = await startLoad(health);
     const running = upAsync();
-    const incoming = path.join(root, ".incoming", `${sha}.tar.gz`);
-    await waitFor("the upload to start", () => existsSync(`${incoming}.part`) && statSync(`${incoming}.part`).size > 0);
+    // Both providers upload to this temporary name (the official one writes straight to remotePath).
+    const incoming = path.join(root, ".incoming", `${sha}.upload`);
+    const full = statSync(big.file).size;
+    await waitFor("the upload to start", () => existsSync(incoming) && statSync(incoming).size > 0 && statSync(incoming).size < full);
     stopSshd();
     cutSessions(vps);
     const r = await running;

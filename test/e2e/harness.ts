@@ -1,9 +1,9 @@
 // Helpers for end-to-end tests: the local VPS, and Pulumi stacks in a throwaway state backend.
-import { execFileSync, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
-import { AddressInfo, createServer } from "node:net";
+import { AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
@@ -203,12 +203,21 @@ export interface LoadStats {
   firstFailureAt: number | null;
 }
 
+/** Meters still running; each is killed when the test process exits, whatever a test did. */
+const meters = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of meters) child.kill("SIGKILL");
+});
+
 /**
  * Starts a measuring script (`scripts/node.sh SCRIPT URL`) that prints `ready`, runs until SIGTERM,
  * then prints its result as one JSON line; stop() returns that result.
+ * While it runs it keeps no handle of the test process alive (unref): a test that throws before its
+ * stop() must never leave the suite waiting for the meter (issue 13).
  */
 export async function startMeter<T>(script: string, url: string): Promise<{ stop: () => Promise<T> }> {
   const child = spawn("bash", ["scripts/node.sh", script, url], { cwd: projectRoot, stdio: ["ignore", "pipe", "inherit"] });
+  meters.add(child);
   let out = "";
   child.stdout.setEncoding("utf8");
   await new Promise<void>((resolve, reject) => {
@@ -218,9 +227,17 @@ export async function startMeter<T>(script: string, url: string): Promise<{ stop
     });
     child.on("exit", () => reject(new Error(`${script} exited early: ${out}`)));
   });
+  child.unref();
+  (child.stdout as Socket).unref();
+  let stopped: Promise<T> | undefined;
   return {
-    stop: () => new Promise((resolve) => {
-      child.on("exit", () => resolve(JSON.parse(out.trim().split("\n").pop() as string) as T));
+    stop: () => stopped ??= new Promise((resolve) => {
+      child.ref();
+      (child.stdout as Socket).ref();
+      child.on("exit", () => {
+        meters.delete(child);
+        resolve(JSON.parse(out.trim().split("\n").pop() as string) as T);
+      });
       child.kill("SIGTERM");
     }),
   };

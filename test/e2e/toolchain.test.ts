@@ -34,7 +34,7 @@ describe("toolchain: pulumi up over SSH", () => {
     assert.equal(again.status, 0, again.stdout + again.stderr);
   });
 
-  it("refuses a host that shows another key, and says which", () => {
+  it("refuses a host that shows another key", () => {
     const stack = newStack("e2e-echo-wrong-key");
     const other = execFileSync("bash", ["-c",
       "d=$(mktemp -d) && ssh-keygen -q -t ed25519 -N '' -f $d/k && cut -d' ' -f1,2 $d/k.pub && rm -r $d"],
@@ -43,8 +43,9 @@ describe("toolchain: pulumi up over SSH", () => {
     const up = stack.up();
     assert.notEqual(up.status, 0);
     const text = up.stdout + up.stderr;
+    // The official provider's text (x/crypto/ssh): `ssh: handshake failed: ssh: host key mismatch`,
+    // without fingerprints; the README says how to compare them (ssh-keyscan | ssh-keygen -lf -).
     assert.match(text, /host key mismatch/);
-    assert.match(text, /connection\.hostKey pins ssh-ed25519 SHA256:/);
     // The private key never appears in what the user sees.
     const keyBody = readFileSync(vps.keyFile, "utf8").split("\n")[1];
     assert.ok(!text.includes(keyBody), "private key leaked into the output");

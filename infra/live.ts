@@ -1,0 +1,20 @@
+// What the stack recorded last time, read through a StackReference to the stack itself: the
+// preview compares against it (components/plan.ts), and the upload is keyed on it (uploadToken).
+import * as pulumi from "@pulumi/pulumi";
+
+export function liveOutputs(): pulumi.StackReference {
+  return new pulumi.StackReference("live-outputs", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+}
+
+/**
+ * The token the upload of `releaseId` is keyed on. Once that release is live, the token its upload
+ * was made with (the stack's `uploadToken` output, "" for stacks made before it): nothing changes.
+ * Until then, a new one on every `up`: an upload that is in the state but gone from the VPS (a
+ * wiped or rebuilt server, a cleaned folder) is sent again by the next `up`, never stuck.
+ */
+export function uploadTokenFor(live: pulumi.StackReference, releaseId: string): pulumi.Output<string> {
+  return pulumi.all([live.getOutput("releaseId"), live.getOutput("uploadToken")]).apply(([liveId, token]) =>
+    liveId === releaseId ? (typeof token === "string" ? token : "") : `pending ${new Date().toISOString()}`);
+}
