@@ -64,6 +64,8 @@ export interface PackOptions {
   entries: string[];
   /** Leaves out an archive path (`/`-separated, relative to root) and, for a folder, all under it. */
   exclude?: (archivePath: string) => boolean;
+  /** Rewrites a file's content before it is packed; null leaves the file out (scripts/reproducible.ts). */
+  transform?: (archivePath: string, data: Buffer) => Buffer | null;
 }
 
 export function sha256Of(data: Buffer): string {
@@ -137,7 +139,10 @@ export function packDirectory(opts: PackOptions): Buffer {
     if (stat.isDirectory()) {
       entry = { ...base, path: `${item.path}/`, type: "directory", typeflag: "5", mode: 0o755 };
     } else if (stat.isFile()) {
-      data = fs.readFileSync(item.abs);
+      const read = fs.readFileSync(item.abs);
+      const transformed = opts.transform ? opts.transform(item.path, read) : read;
+      if (transformed === null) continue;
+      data = transformed;
       entry = { ...base, path: item.path, type: "file", typeflag: "0", mode: stat.mode & 0o111 ? 0o755 : 0o644, size: data.length };
     } else if (stat.isSymbolicLink()) {
       entry = { ...base, path: item.path, type: "symlink", typeflag: "2", mode: 0o777, linkpath: fs.readlinkSync(item.abs) };

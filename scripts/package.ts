@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { assertSafeArchive, packDirectory, releaseIdOf, sha256Of } from "../infra/artifact";
+import { reproducibleTransform } from "./reproducible";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const USAGE = "usage: npm run package -- APP_DIR [OUT] [--with-node-modules]";
@@ -82,7 +83,8 @@ export function packageApp(opts: PackageOptions): PackageResult {
 
   const entries = ["dist", "package.json", ...OPTIONAL_ENTRIES.filter((f) => fs.existsSync(path.join(appDir, f)))];
   log(`==> packing ${entries.join(", ")}${opts.withNodeModules ? ", node_modules (production)" : ""}`);
-  const tarball = opts.withNodeModules ? packWithProductionModules(appDir, entries, env, log) : packDirectory({ root: appDir, entries, exclude: excludedFromArtifact });
+  const tarball = opts.withNodeModules ? packWithProductionModules(appDir, entries, env, log)
+    : packDirectory({ root: appDir, entries, exclude: excludedFromArtifact, transform: reproducibleTransform(appDir) });
   assertSafeArchive(tarball);
 
   const sha256 = sha256Of(tarball);
@@ -222,7 +224,8 @@ function packWithProductionModules(appDir: string, entries: string[], env: NodeJ
       fs.rmSync(path.join(modules, ".prisma"), { recursive: true, force: true });
       fs.cpSync(generated, path.join(modules, ".prisma"), { recursive: true, verbatimSymlinks: true });
     }
-    return packDirectory({ root: stage, entries: [...entries, "node_modules"], exclude: excludedFromArtifact });
+    return packDirectory({ root: stage, entries: [...entries, "node_modules"], exclude: excludedFromArtifact,
+      transform: reproducibleTransform(appDir, stage) });
   } finally {
     fs.rmSync(stage, { recursive: true, force: true });
   }
