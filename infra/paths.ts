@@ -7,7 +7,15 @@ export interface Layout {
   shared: string;
   sharedEnv: string;
   ecosystem: string;
+  /** shared/bin/deploy-helper.js: the release's Node side (scripts/deploy-helper.js). */
+  helper: string;
   logs: string;
+  /** Every release run's output (tee). */
+  releaseLog: string;
+  preflightLog: string;
+  migrateLog: string;
+  /** pm2 startOrReload's output. */
+  pm2Log: string;
   outLog: string;
   errLog: string;
   data: string;
@@ -16,6 +24,10 @@ export interface Layout {
   current: string;
   revisionsLog: string;
   lockFile: string;
+  /** Who holds the lock: written by the release that holds it, emptied when it ends. */
+  lockOwner: string;
+  /** The project/stack that owns the root. */
+  stackClaim: string;
 }
 
 export function layout(root: string): Layout {
@@ -26,7 +38,12 @@ export function layout(root: string): Layout {
     shared: j("shared"),
     sharedEnv: j("shared", ".env"),
     ecosystem: j("shared", "ecosystem.config.js"),
+    helper: j("shared", "bin", "deploy-helper.js"),
     logs: j("shared", "logs"),
+    releaseLog: j("shared", "logs", "release.log"),
+    preflightLog: j("shared", "logs", "preflight.log"),
+    migrateLog: j("shared", "logs", "migrate.log"),
+    pm2Log: j("shared", "logs", "pm2-apply.log"),
     outLog: j("shared", "logs", "out.log"),
     errLog: j("shared", "logs", "err.log"),
     data: j("shared", "data"),
@@ -35,6 +52,38 @@ export function layout(root: string): Layout {
     current: j("current"),
     revisionsLog: j("revisions.log"),
     lockFile: j(".deploy.lock"),
+    lockOwner: j(".deploy.lock.owner"),
+    stackClaim: j(".stack"),
+  };
+}
+
+/**
+ * The layout as shell assignments for a remote script's header (RELEASES=..., ECOSYSTEM=...): the
+ * scripts spell no VPS path of their own.
+ */
+export function layoutVars(l: Layout): Record<string, string> {
+  return {
+    ROOT: l.root,
+    RELEASES: l.releases,
+    SHARED: l.shared,
+    SHARED_ENV: l.sharedEnv,
+    ECOSYSTEM: l.ecosystem,
+    HELPER: l.helper,
+    LOGS: l.logs,
+    OUT_LOG: l.outLog,
+    ERR_LOG: l.errLog,
+    RELEASE_LOG: l.releaseLog,
+    PREFLIGHT_LOG: l.preflightLog,
+    MIGRATE_LOG: l.migrateLog,
+    PM2_LOG: l.pm2Log,
+    DATA: l.data,
+    BACKUPS: l.backups,
+    INCOMING_DIR: l.incoming,
+    CURRENT: l.current,
+    REVISIONS: l.revisionsLog,
+    LOCK_FILE: l.lockFile,
+    LOCK_OWNER: l.lockOwner,
+    STACK_CLAIM: l.stackClaim,
   };
 }
 

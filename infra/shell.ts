@@ -26,3 +26,9 @@ export function script(...blocks: string[]): string {
   return ["#!/usr/bin/env bash", "# shellcheck disable=SC2016", "set -euo pipefail", ...blocks.filter((b) => b !== "")]
     .join("\n") + "\n";
 }
+
+/** The variables of `vars` that `text` reads (`$NAME` or `${NAME`): a header carries nothing unused. */
+export function usedBy<T extends Record<string, string | number>>(vars: T, ...texts: string[]): Partial<T> {
+  const text = texts.join("\n");
+  return Object.fromEntries(Object.entries(vars).filter(([name]) => new RegExp(`\\$\\{?${name}\\b`).test(text))) as Partial<T>;
+}

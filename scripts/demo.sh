@@ -29,9 +29,6 @@ rc=0
 "$p" up -s local --yes --skip-preview --non-interactive 2>&1 | tee "$LOG_DIR/demo-up.log" || rc=$?
 [ "$rc" = 0 ] || die "pulumi up -s local failed (exit $rc); its output is above and in $LOG_DIR/demo-up.log"
 
-health_url="$("$p" stack output -s local healthUrl)"
-eval "$(bash scripts/local-vps.sh env)"
-log_step "health, asked on the VPS: $health_url"
-ssh -q -i "$VPS_KEY_FILE" -p "$VPS_PORT" -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
-	-o UserKnownHostsFile="$VPS_KNOWN_HOSTS" "$VPS_USER@$VPS_HOST" \
-	"node -e 'fetch(process.argv[1]).then(async r => console.log(r.status, await r.text()))' $(printf '%q' "$health_url")"
+# The health answer, asked on the VPS with the stack's own connection and the one health rule.
+log_step "health, asked on the VPS"
+bash scripts/node.sh .github/scripts/smoke.ts --stack local --timeout 10

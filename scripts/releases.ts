@@ -1,6 +1,8 @@
 // npm run releases -- --stack S: the releases kept on the stack's VPS, newest first, with their
 // last activation (time, result) from revisions.log and the live and previous marks.
 import { Stack } from "@pulumi/pulumi/automation";
+import { layout } from "../infra/paths";
+import { parseRevisions } from "../infra/scripts/deploy-helper";
 import { quote } from "../infra/shell";
 import { openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
@@ -19,13 +21,14 @@ export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
   const cfg = await stack.getAllConfig();
   const root = cfg["vps:root"]?.value;
   if (!root) throw new UsageError("the stack has no vps:root");
-  const r = await sshToStack(stack, `cd ${quote(root)} 2>/dev/null || exit 0; ` +
-    `for d in releases/*/REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(basename "$(dirname "$d")")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
-    `printf 'L %s\\n' "$(basename "$(readlink current 2>/dev/null)")"; sed 's/^/H /' revisions.log 2>/dev/null || true`);
+  const l = layout(root);
+  const r = await sshToStack(stack, `cd ${quote(l.releases)} 2>/dev/null || exit 0; ` +
+    `for d in */REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(dirname "$d")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
+    `printf 'L %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)")"; sed 's/^/H /' ${quote(l.revisionsLog)} 2>/dev/null || true`);
   if (r.status !== 0) throw new Error(`could not list releases on the VPS: ${r.stderr || r.error?.message}`);
   const releases: { id: string; mtime: number }[] = [];
   let live = "";
-  const last = new Map<string, { time: string; result: string; source: string }>();
+  const history: string[] = [];
   for (const line of r.stdout.split("\n")) {
     if (line.startsWith("R ")) {
       const [, id, mtime] = line.split(" ");
@@ -33,13 +36,16 @@ export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
     } else if (line.startsWith("L ")) {
       live = line.slice(2).trim();
     } else if (line.startsWith("H ")) {
-      const [time, id, , result, source] = line.slice(2).split("\t");
-      last.set(id, { time, result, source });
+      history.push(line.slice(2));
     }
   }
+  const last = new Map(parseRevisions(history.join("\n")).map((h) => [h.releaseId, h] as const));
   return releases
     .sort((a, b) => b.mtime - a.mtime)
-    .map(({ id }) => ({ id, live: id === live, ...last.get(id) }));
+    .map(({ id }) => {
+      const h = last.get(id);
+      return { id, live: id === live, ...(h ? { time: h.time, result: h.result, source: h.source } : {}) };
+    });
 }
 
 async function main(): Promise<void> {

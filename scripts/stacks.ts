@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Provenance } from "../infra/config";
 import { quote } from "../infra/shell";
+import { isHealthy } from "../infra/scripts/deploy-helper";
 
 export const projectRoot = path.resolve(__dirname, "..");
 
@@ -125,18 +126,11 @@ export function probeScript(url: string): string {
   return `node -e ${quote(js)} ${quote(url)}`;
 }
 
-/** Whether an answer is healthy for `releaseId`: 200, and a JSON `release`, if any, naming it. */
+/** Whether a `STATUS BODY` answer is healthy for `releaseId`: the one health rule (deploy-helper.js isHealthy). */
 export function healthy(answer: string, releaseId: string): boolean {
   const space = answer.indexOf(" ");
-  const status = space === -1 ? answer : answer.slice(0, space);
-  if (status !== "200") return false;
-  let release: unknown;
-  try {
-    release = (JSON.parse(answer.slice(space + 1)) as { release?: unknown }).release;
-  } catch {
-    return true; // a 200 that is not JSON: the app's health path need not answer JSON
-  }
-  return release === undefined || release === releaseId;
+  const status = Number(space === -1 ? answer : answer.slice(0, space));
+  return isHealthy(status, space === -1 ? "" : answer.slice(space + 1), releaseId);
 }
 
 /** Asks `url` on the stack's VPS (it is on the VPS's loopback): `STATUS BODY`, `0 ssh: ...` when unreachable. */

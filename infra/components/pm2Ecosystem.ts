@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
-import { EcosystemInput, renderEcosystem } from "../scripts/ecosystem";
+import { DEPLOY_HELPER, EcosystemInput, renderEcosystem } from "../scripts/ecosystem";
 import { writeFileScript } from "../scripts/files";
 
 export interface Pm2EcosystemArgs {
@@ -15,8 +15,9 @@ export interface Pm2EcosystemArgs {
 }
 
 /**
- * shared/ecosystem.config.js, uploaded when its content changes (on stdin). The release command
- * is keyed on `contentHash`, so a change here re-activates the live release (startOrReload --update-env).
+ * shared/ecosystem.config.js and the deploy helper it loads (shared/bin/deploy-helper.js), each
+ * written when its content changes (on stdin). The release command is keyed on `contentHash`, so
+ * a change of the ecosystem re-activates the live release (startOrReload --update-env).
  */
 export class Pm2Ecosystem extends pulumi.ComponentResource {
   /** sha256 of the file's content, once the file is on the VPS. */
@@ -27,14 +28,21 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
   constructor(name: string, args: Pm2EcosystemArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Pm2Ecosystem", name, {}, opts);
     const content = renderEcosystem(args.ecosystem);
-    const file = new command.remote.Command(`${name}-file`, {
+    const owner = { root: args.ecosystem.root, stack: args.stack };
+    const helper = new command.remote.Command(`${name}-helper`, {
       connection: args.connection,
-      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js",
-        { root: args.ecosystem.root, stack: args.stack }),
-      stdin: content,
+      create: writeFileScript(layout(args.ecosystem.root).helper, "644", "deploy-helper.js", owner),
+      stdin: DEPLOY_HELPER,
       addPreviousOutputInEnv: false,
       logging: "stdoutAndStderr",
     }, { parent: this });
+    const file = new command.remote.Command(`${name}-file`, {
+      connection: args.connection,
+      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js", owner),
+      stdin: content,
+      addPreviousOutputInEnv: false,
+      logging: "stdoutAndStderr",
+    }, { parent: this, dependsOn: [helper] });
     const hash = createHash("sha256").update(content).digest("hex");
     this.plannedHash = hash;
     this.contentHash = file.stdout.apply(() => hash);

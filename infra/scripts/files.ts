@@ -1,35 +1,34 @@
 // Small remote scripts: the host layout, and writing a file from stdin atomically.
-import { Layout } from "../paths";
-import { assignments, quote, script } from "../shell";
+import { Layout, layout, layoutVars } from "../paths";
+import { assignments, quote, script, usedBy } from "../shell";
 
 /**
- * Shell text that claims the deploy root for one stack (ROOT/.stack, created atomically) and stops
+ * Shell text that claims the deploy root for one stack ($STACK_CLAIM, created atomically) and stops
  * the script when another stack deploys there: two stacks on one root would overwrite each other's
- * .env, ecosystem and live release. Expects $ROOT and $STACK.
+ * .env, ecosystem and live release. Expects $ROOT, $STACK_CLAIM and $STACK.
  */
 export const CLAIM_ROOT = [
-  `if [ -d "$ROOT" ]; then (set -C; echo "$STACK" >"$ROOT/.stack") 2>/dev/null || true; fi`,
-  `if [ -f "$ROOT/.stack" ] && [ "$(cat "$ROOT/.stack")" != "$STACK" ]; then`,
-  `  echo "error: $ROOT is the deploy root of stack $(cat "$ROOT/.stack"), not of $STACK; two stacks must not share one vps:root." \\`,
-  `    "Give this stack its own (pulumi config set vps:root PATH), or, if stack $(cat "$ROOT/.stack") is gone for good, remove $ROOT/.stack on the VPS." >&2`,
+  `if [ -d "$ROOT" ]; then (set -C; echo "$STACK" >"$STACK_CLAIM") 2>/dev/null || true; fi`,
+  `if [ -f "$STACK_CLAIM" ] && [ "$(cat "$STACK_CLAIM")" != "$STACK" ]; then`,
+  `  echo "error: $ROOT is the deploy root of stack $(cat "$STACK_CLAIM"), not of $STACK; two stacks must not share one vps:root." \\`,
+  `    "Give this stack its own (pulumi config set vps:root PATH), or, if stack $(cat "$STACK_CLAIM") is gone for good, remove $STACK_CLAIM on the VPS." >&2`,
   "  exit 1",
   "fi",
 ].join("\n");
 
 /** Creates ROOT's folders with their modes; idempotent, never deletes anything. */
 export function layoutScript(l: Layout, stack: string): string {
-  return script(
-    assignments({ ROOT: l.root, STACK: stack }),
+  const body = [
     `mkdir -p "$ROOT"`,
     CLAIM_ROOT,
-    `cd "$ROOT"`,
-    "mkdir -p releases shared shared/logs shared/data backups .incoming",
-    "chmod 755 releases",
-    "chmod 750 shared shared/logs",
-    "chmod 700 shared/data backups .incoming",
-    "touch revisions.log .deploy.lock",
+    `mkdir -p "$RELEASES" "$SHARED" "$LOGS" "$DATA" "$BACKUPS" "$INCOMING_DIR" "$(dirname "$HELPER")"`,
+    `chmod 755 "$RELEASES"`,
+    `chmod 750 "$SHARED" "$LOGS"`,
+    `chmod 700 "$DATA" "$BACKUPS" "$INCOMING_DIR"`,
+    `touch "$REVISIONS" "$LOCK_FILE"`,
     `echo "layout ready: $ROOT"`,
-  );
+  ];
+  return script(assignments({ ...usedBy(layoutVars(l), ...body), STACK: stack }), ...body);
 }
 
 /** The line writeFileScript prints with `version: true`: `version: <16 hex digits>`. */
@@ -48,7 +47,7 @@ export function writeFileScript(target: string, mode: "600" | "644", label: stri
   note = "", opts: { version?: boolean } = {}): string {
   return script(
     note === "" ? "" : `# ${note.replace(/\n/g, " ")}`,
-    assignments({ TARGET: target, MODE: mode, ROOT: owner.root, STACK: owner.stack }),
+    assignments({ TARGET: target, MODE: mode, ROOT: owner.root, STACK_CLAIM: layout(owner.root).stackClaim, STACK: owner.stack }),
     CLAIM_ROOT,
     "umask 077",
     `mkdir -p "$(dirname "$TARGET")"`,

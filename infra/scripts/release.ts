@@ -1,10 +1,12 @@
 // The release script (DESIGN.md "The release sequence"): one bash script, run over SSH, that
 // takes a release live or leaves the previous one serving. Pure: typed input -> shell text.
-// Only the header carries values (each through quote()); the body is fixed text.
+// Only the header carries values (each through quote()): the release's settings and the layout of
+// infra/paths.ts; the phases (release.lib.sh) and their order (release.main.sh) are fixed text.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { layout, verifiedArtifact } from "../paths";
-import { assignments, script } from "../shell";
+import { DEFAULT_MAX_ENTRIES } from "../artifact";
+import { layout, layoutVars, verifiedArtifact } from "../paths";
+import { assignments, script, usedBy } from "../shell";
 import { CLAIM_ROOT } from "./files";
 
 interface Common {
@@ -74,9 +76,10 @@ export function releaseScript(input: ReleaseInput): string {
       throw new Error(`unknown release kind ${JSON.stringify(never)}`);
     }
   }
+  const main = RELEASE_MAIN.replace("# @CLAIM_ROOT@", CLAIM_ROOT);
   return script(
     assignments({
-      ROOT: l.root,
+      ...usedBy(layoutVars(l), RELEASE_LIB, main),
       STACK: input.stack,
       RELEASE_ID: input.releaseId,
       ...mode,
@@ -90,10 +93,13 @@ export function releaseScript(input: ReleaseInput): string {
       BACKUP: input.backup,
       LOCK_TIMEOUT: input.lockTimeout,
       SOURCE: input.source,
+      MAX_ENTRIES: DEFAULT_MAX_ENTRIES,
     }),
-    RELEASE_BODY.replace("# @CLAIM_ROOT@", CLAIM_ROOT),
+    RELEASE_LIB,
+    main,
   );
 }
 
-/** The fixed body; read once. It is a file so that it reads (and lints) as the shell it is. */
-const RELEASE_BODY = readFileSync(path.join(__dirname, "release.body.sh"), "utf8");
+/** The phases (release.lib.sh) and their order (release.main.sh): files, so they read and lint as shell. */
+export const RELEASE_LIB = readFileSync(path.join(__dirname, "release.lib.sh"), "utf8");
+const RELEASE_MAIN = readFileSync(path.join(__dirname, "release.main.sh"), "utf8");

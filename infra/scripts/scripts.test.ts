@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { assertValidBash } from "../../test/support/shell";
 import { matchSnapshot } from "../../test/support/snapshot";
 import { layout } from "../paths";
-import { renderEcosystem } from "./ecosystem";
+import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { parseEnvFile, renderEnvFile } from "./env";
 import { layoutScript, writeFileScript } from "./files";
 import { parseReleaseResult } from "../protocol";
@@ -110,13 +110,14 @@ describe("env file", () => {
 describe("ecosystem file", () => {
   const input = { root: ROOT, name: "blue-video-backend", script: "dist/server.js", port: 3000, instances: 2 };
   it("snapshot", () => matchSnapshot(__dirname, "ecosystem", renderEcosystem(input)));
-  it("loads in node: cluster mode, cwd through current, env from .env and REVISION", () => {
+  it("loads in node with the deploy helper: cluster mode, cwd through current, env from .env and REVISION", () => {
     const tmp = mkdtempSync(path.join(tmpdir(), "eco-"));
     try {
       const root = `${tmp}/root`;
       spawnSync("bash", ["-c", layoutScript(layout(root), "p/s")]);
       spawnSync("bash", ["-c", `mkdir -p ${root}/releases/abc && echo abc > ${root}/releases/abc/REVISION && ln -s releases/abc ${root}/current`]);
       writeFileSync(`${root}/shared/.env`, renderEnvFile({ SECRET: "a\"b\nc", DATABASE_URL: "file:/custom.db" }));
+      writeFileSync(layout(root).helper, DEPLOY_HELPER);
       const file = `${root}/shared/ecosystem.config.js`;
       writeFileSync(file, renderEcosystem({ ...input, root, name: "it's \"app\"" }));
       const r = spawnSync(process.execPath, ["-e", `console.log(JSON.stringify(require(${JSON.stringify(file)}).apps[0]))`], { encoding: "utf8" });
@@ -128,7 +129,7 @@ describe("ecosystem file", () => {
       assert.equal(app.cwd, `${root}/current`);
       assert.equal(app.out_file, `${root}/shared/logs/out.log`);
       assert.deepEqual(app.env, { DATABASE_URL: "file:/custom.db", SECRET: "a\"b\nc", PORT: "3000", NODE_ENV: "production", RELEASE_ID: "abc" });
-      const exec = spawnSync(process.execPath, [file, "exec", `${root}/releases/abc`, "4000", "--", "bash", "-c", "printf '%s|%s|%s' \"$PORT\" \"$RELEASE_ID\" \"$SECRET\""], { encoding: "utf8" });
+      const exec = spawnSync(process.execPath, [layout(root).helper, file, "exec", `${root}/releases/abc`, "4000", "--", "bash", "-c", "printf '%s|%s|%s' \"$PORT\" \"$RELEASE_ID\" \"$SECRET\""], { encoding: "utf8" });
       assert.equal(exec.stdout, "4000|abc|a\"b\nc");
     } finally {
       rmSync(tmp, { recursive: true, force: true });

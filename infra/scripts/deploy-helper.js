@@ -1,0 +1,303 @@
+// @ts-check
+// The deploy helper: the Node side of the release on the VPS, shipped as shared/bin/deploy-helper.js
+// (components/pm2Ecosystem.ts) and called by the release script (release.lib.sh). It is also a
+// library: the ecosystem file takes the app's environment from it, and the TypeScript side takes
+// the health rule and the revisions.log reader from it, so each exists once.
+//   node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD...   CMD in RELEASE_DIR with the app's env
+//   node deploy-helper.js ECOSYSTEM health URL RELEASE_ID SECONDS [PID]  poll URL until healthy (isHealthy)
+//   node deploy-helper.js ECOSYSTEM free-port                            a free TCP port on 127.0.0.1
+//   node deploy-helper.js ECOSYSTEM sqlite-backup DIR PREFIX             copy a file: DATABASE_URL into DIR
+//   node deploy-helper.js ECOSYSTEM record FILE ID PREV RESULT SOURCE    append an activation to revisions.log
+//   node deploy-helper.js ECOSYSTEM previous-of FILE ID                  the release that ID last replaced
+// ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+
+/**
+ * @typedef {{ sharedEnv: string, defaultDatabaseUrl: string, port: number }} Settings
+ * @typedef {{ time: string, releaseId: string, previousReleaseId: string, result: string, source: string }} Revision
+ */
+
+/**
+ * The shared .env holds NAME="json string" lines, so any value (quotes, $( ), backticks, newlines)
+ * comes back exactly as configured.
+ * @param {string} file
+ * @returns {Record<string, string>}
+ */
+function readEnvFile(file) {
+  let text = "";
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if (/** @type {NodeJS.ErrnoException} */ (e).code !== "ENOENT") throw e;
+  }
+  /** @type {Record<string, string>} */
+  const env = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(".*")$/.exec(line);
+    if (m) env[m[1]] = JSON.parse(m[2]);
+  }
+  return env;
+}
+
+/** @param {string} dir */
+function releaseIdOf(dir) {
+  try {
+    return fs.readFileSync(path.join(dir, "REVISION"), "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The environment of the app's processes: the shared .env, then PORT, NODE_ENV and RELEASE_ID.
+ * @param {Settings} s
+ * @param {string} releaseDir
+ * @param {number} [port]
+ * @returns {Record<string, string>}
+ */
+function appEnv(s, releaseDir, port) {
+  return Object.assign({ DATABASE_URL: s.defaultDatabaseUrl }, readEnvFile(s.sharedEnv), {
+    PORT: String(port || s.port),
+    NODE_ENV: "production",
+    RELEASE_ID: releaseIdOf(releaseDir),
+  });
+}
+
+/**
+ * The health rule, the one every check uses (preflight, the live check, promote, the smoke check,
+ * the demo): status 200, and when the body is JSON with a `release` field, it names `want`.
+ * @param {number} status
+ * @param {string} body
+ * @param {string} want the release id the answer must name; "" accepts any
+ */
+function isHealthy(status, body, want) {
+  if (status !== 200) return false;
+  /** @type {unknown} */
+  let release;
+  try {
+    const parsed = JSON.parse(body);
+    release = parsed !== null && typeof parsed === "object" ? parsed.release : undefined;
+  } catch {
+    release = undefined; // a 200 that is not JSON: the health path need not answer JSON
+  }
+  return release === undefined || release === null || !want || release === want;
+}
+
+/**
+ * revisions.log: one JSON object a line (Revision). Lines of the tab-separated format that earlier
+ * versions wrote (time, id, previous id or -, result, source) are read too.
+ * @param {string} text
+ * @returns {Revision[]}
+ */
+function parseRevisions(text) {
+  /** @type {Revision[]} */
+  const out = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    if (line.startsWith("{")) {
+      try {
+        const r = JSON.parse(line);
+        if (typeof r.releaseId === "string") {
+          out.push({ time: String(r.time ?? ""), releaseId: r.releaseId, previousReleaseId: String(r.previousReleaseId ?? ""),
+            result: String(r.result ?? ""), source: String(r.source ?? "") });
+        }
+      } catch {
+        // a line cut by a full disk: skip it
+      }
+      continue;
+    }
+    const [time, releaseId, prev, result, source] = line.split("\t");
+    if (releaseId) out.push({ time, releaseId, previousReleaseId: prev === "-" ? "" : (prev ?? ""), result: result ?? "", source: source ?? "" });
+  }
+  return out;
+}
+
+/** @param {Revision} r */
+function formatRevision(r) {
+  return JSON.stringify({ time: r.time, releaseId: r.releaseId, previousReleaseId: r.previousReleaseId, result: r.result, source: r.source });
+}
+
+/**
+ * The release that `id` replaced when it last went live (for a re-activation of the live release,
+ * whose previous stays the previous); "" when none is recorded.
+ * @param {Revision[]} revisions
+ * @param {string} id
+ */
+function previousOf(revisions, id) {
+  let prev = "";
+  for (const r of revisions) {
+    if (r.releaseId === id && r.result === "ok" && r.previousReleaseId !== id) prev = r.previousReleaseId;
+  }
+  return prev;
+}
+
+/**
+ * Polls `url` until isHealthy, or `seconds` pass, or process `pid` (when given) has exited.
+ * Resolves with the line to print: `healthy after 0.5s: URL BODY`, or `health: URL: why; waited
+ * Ns; last: ...` (then ok is false). `intervalMs` between attempts.
+ * @param {{ url: string, want: string, seconds: number, pid?: number, intervalMs?: number }} o
+ * @returns {Promise<{ ok: boolean, line: string }>}
+ */
+function pollHealth(o) {
+  const http = require("http");
+  const started = Date.now();
+  const deadline = started + o.seconds * 1000;
+  const waited = () => ((Date.now() - started) / 1000).toFixed(1) + "s";
+  let last = "no answer yet";
+  return new Promise((resolve) => {
+    /** @param {string} why */
+    const fail = (why) => resolve({ ok: false, line: `health: ${o.url}: ${why}; waited ${waited()}; last: ${last}` });
+    const retry = () => {
+      if (o.pid) {
+        try {
+          process.kill(o.pid, 0);
+        } catch {
+          return fail("the process exited before it became healthy");
+        }
+      }
+      if (Date.now() >= deadline) return fail(`not healthy after ${o.seconds}s`);
+      setTimeout(attempt, o.intervalMs ?? 100);
+    };
+    const attempt = () => {
+      const req = http.get(o.url, { timeout: 2000, headers: { connection: "close" } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => {
+          if (body.length < 4096) body += d;
+        });
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          if (isHealthy(status, body, o.want)) return resolve({ ok: true, line: `healthy after ${waited()}: ${o.url} ${body.slice(0, 300)}` });
+          last = `status ${status}, body ${JSON.stringify(body.slice(0, 200))}` + (o.want ? ` (want release ${JSON.stringify(o.want)})` : "");
+          retry();
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out after 2s")));
+      req.on("error", (e) => {
+        last = e.message;
+        retry();
+      });
+    };
+    attempt();
+  });
+}
+
+module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth };
+
+// --- the command line ---------------------------------------------------------------------
+const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID] | " +
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID";
+
+/** @returns {never} */
+function usage() {
+  console.error(USAGE);
+  process.exit(2);
+}
+
+/** @param {string} ecosystem @returns {Settings} */
+function settingsOf(ecosystem) {
+  const s = require(path.resolve(ecosystem)).settings;
+  if (!s || typeof s.sharedEnv !== "string") {
+    console.error(`${ecosystem} has no settings: it was written by another version; run pulumi up again`);
+    process.exit(2);
+  }
+  return s;
+}
+
+/** @param {Settings} s @param {string[]} args */
+function execCommand(s, args) {
+  const sep = args.indexOf("--");
+  if (sep < 1 || sep === args.length - 1) usage();
+  const [dir, port] = args.slice(0, sep);
+  const cmd = args.slice(sep + 1);
+  const child = require("child_process").spawn(cmd[0], cmd.slice(1), {
+    cwd: dir,
+    env: Object.assign({}, process.env, appEnv(s, dir, port ? Number(port) : 0)),
+    stdio: "inherit",
+  });
+  for (const sig of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => process.exit(code === null ? 128 + (signal === "SIGTERM" ? 15 : 2) : code));
+  child.on("error", (e) => {
+    console.error(`exec ${cmd[0]}: ${e.message}`);
+    process.exit(127);
+  });
+}
+
+function freePort() {
+  const srv = require("net").createServer();
+  srv.listen(0, "127.0.0.1", () => {
+    const a = srv.address();
+    console.log(a && typeof a === "object" ? a.port : 0);
+    srv.close();
+  });
+}
+
+/** @param {Settings} s @param {string} dir @param {string} prefix */
+function sqliteBackup(s, dir, prefix) {
+  const url = appEnv(s, "").DATABASE_URL || "";
+  if (!url.startsWith("file:")) {
+    console.log("backup: DATABASE_URL is not a SQLite file; nothing to copy");
+    return;
+  }
+  const db = url.slice("file:".length).split("?")[0];
+  if (!fs.existsSync(db)) {
+    console.log(`backup: no database yet at ${db}`);
+    return;
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "Z");
+  for (const suffix of ["", "-wal"]) {
+    if (fs.existsSync(db + suffix)) fs.copyFileSync(db + suffix, path.join(dir, `${prefix}-${stamp}.db${suffix}`));
+  }
+  console.log(`backup: ${db} -> ${path.join(dir, `${prefix}-${stamp}.db`)}`);
+}
+
+/** @param {string} file */
+function readRevisionsFile(file) {
+  try {
+    return parseRevisions(fs.readFileSync(file, "utf8"));
+  } catch {
+    return [];
+  }
+}
+
+if (require.main === module) {
+  const [ecosystem, cmd, ...args] = process.argv.slice(2);
+  if (!ecosystem || !cmd) usage();
+  switch (cmd) {
+    case "exec":
+      execCommand(settingsOf(ecosystem), args);
+      break;
+    case "health": {
+      const [url, want, seconds, pid] = args;
+      if (!url || !seconds) usage();
+      pollHealth({ url, want: want ?? "", seconds: Number(seconds), pid: pid ? Number(pid) : undefined }).then((r) => {
+        (r.ok ? console.log : console.error)(r.line);
+        process.exit(r.ok ? 0 : 1);
+      });
+      break;
+    }
+    case "free-port":
+      freePort();
+      break;
+    case "sqlite-backup":
+      if (!args[0] || !args[1]) usage();
+      sqliteBackup(settingsOf(ecosystem), args[0], args[1]);
+      break;
+    case "record": {
+      const [file, releaseId, previousReleaseId, result, source] = args;
+      if (!file || !releaseId || result === undefined) usage();
+      const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      fs.appendFileSync(file, formatRevision({ time, releaseId, previousReleaseId: previousReleaseId ?? "", result, source: source ?? "" }) + "\n");
+      break;
+    }
+    case "previous-of":
+      if (!args[0] || !args[1]) usage();
+      console.log(previousOf(readRevisionsFile(args[0]), args[1]));
+      break;
+    default:
+      usage();
+  }
+}

@@ -1,0 +1,373 @@
+# shellcheck shell=bash
+# The release's phases, in Capistrano's order: lock; stage (verify, extract, install, link);
+# migrate (with its backup); preflight; publish (switch, reload, health); finish (save, record,
+# prune); and revert. Each is a function of its arguments (paths come from the header that
+# infra/scripts/release.ts writes from infra/paths.ts; nothing here spells a VPS path), prints what
+# infra/protocol.ts reads, and fails through fail(). release.main.sh calls them in order; the tests
+# (release.lib.test.ts) source this file and run each one for real.
+
+# fail MESSAGE: the protocol's error line, then exit 1 (the caller's EXIT trap reverts if needed).
+fail() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# elapsed T0_NS: seconds since T0 (from date +%s%N), two decimals.
+elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
+
+# step_line NAME SECONDS: the protocol's `step NAME 1.23s` line.
+step_line() { printf 'step %-10s %6ss\n' "$1" "$2"; }
+
+# require_tools: what the release needs on PATH in a non-interactive SSH session.
+require_tools() {
+  local tool
+  for tool in node pm2 npm tar gzip sha256sum flock setsid; do
+    command -v "$tool" >/dev/null || fail "$tool is not on PATH for $(id -un) in non-interactive SSH sessions (for node and pm2: put the PATH line at the top of ~/.bashrc)"
+  done
+}
+
+# --- lock -------------------------------------------------------------------------------------
+
+# lock_acquire LOCK_FILE OWNER_FILE TIMEOUT OWNER_TEXT: holds LOCK_FILE on fd 9 until the script
+# exits; a lock still held after TIMEOUT seconds fails, naming its holder.
+lock_acquire() {
+  local lock="$1" owner="$2" timeout="$3" text="$4"
+  exec 9>>"$lock"
+  if ! flock -w "$timeout" 9; then
+    fail "another deploy holds $lock (waited ${timeout}s; holder: $(grep . "$owner" 2>/dev/null || echo "not a deploy of this tool")); wait for it to finish, then run pulumi up again"
+  fi
+  echo "$text" >"$owner"
+}
+
+# lock_release OWNER_FILE: the holder's line goes (the lock itself ends with the process).
+lock_release() { : >"$1"; }
+
+# --- what is live -----------------------------------------------------------------------------
+
+# live_release CURRENT: the id `current` points at, or nothing.
+live_release() {
+  if [ -L "$1" ]; then basename "$(readlink "$1")"; fi
+}
+
+# previous_release HELPER ECOSYSTEM REVISIONS LIVE ID: the release ID replaces. The live one, unless
+# ID is the live one (an env or ecosystem change): then the one it replaced when it went live.
+previous_release() {
+  local helper="$1" ecosystem="$2" revisions="$3" live="$4" id="$5"
+  if [ "$live" != "$id" ]; then
+    echo "$live"
+  else
+    node "$helper" "$ecosystem" previous-of "$revisions" "$id"
+  fi
+}
+
+# kept_releases RELEASES: the ids in RELEASES, space-separated.
+kept_releases() { find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null; }
+
+# --- stage ------------------------------------------------------------------------------------
+
+# stage_verify INCOMING VERIFIED SHA256: the upload (a temporary name) must have SHA256; it is then
+# renamed to VERIFIED and its entries are checked before anything is extracted: no absolute path,
+# no `..`, no device, FIFO or socket, at most 200000 entries (the rules of infra/artifact.ts, which
+# the client applies at preview; here they hold for what actually arrived).
+stage_verify() {
+  local incoming="$1" verified="$2" sha256="$3" got listing bad count
+  if [ -f "$incoming" ]; then
+    got="$(sha256sum "$incoming" | cut -d' ' -f1)"
+    if [ "$got" != "$sha256" ]; then
+      rm -f "$incoming"
+      fail "sha256 of the uploaded $incoming is $got, expected $sha256 (a cut or corrupt upload, now removed); run pulumi up again to upload it anew"
+    fi
+    mv -f "$incoming" "$verified"
+  fi
+  [ -f "$verified" ] || fail "the uploaded artifact $incoming is missing (a new or wiped VPS?); run pulumi up again: it uploads the artifact anew"
+  gzip -t "$verified" 2>/dev/null || fail "$verified is not a valid gzip file"
+  # -P: names as stored; GNU tar would otherwise list /etc/x as etc/x and hide what is refused here.
+  listing="$(tar -tvzPf "$verified" --quoting-style=escape)" || fail "$verified is not a readable tar archive"
+  # Five fields (mode, owner, size, date, time) before the name; written out, as mawk (Debian's awk)
+  # has no {n} intervals.
+  bad="$(printf '%s\n' "$listing" | awk '
+    { type = substr($1, 1, 1); name = $0; sub(/^[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +/, "", name) }
+    type !~ /^[-dlh]$/ { print "entry " name ": type " type " (devices, FIFOs and sockets are refused)"; next }
+    { sub(/ (->|link to) .*$/, "", name) }
+    name ~ /^\// { print "entry " name ": absolute path" }
+    name ~ /(^|\/)\.\.(\/|$)/ { print "entry " name ": .. component" }
+  ' | head -n 20)"
+  [ -z "$bad" ] || fail "unsafe archive, refused before anything was activated: $bad"
+  count="$(printf '%s\n' "$listing" | wc -l)"
+  [ "$count" -le "$MAX_ENTRIES" ] || fail "archive has $count entries (limit $MAX_ENTRIES)"
+}
+
+# stage_extract ARCHIVE DIR ROOT: extracts into DIR (new), then checks what arrived: links stay
+# inside, no special files, package.json at the root. On failure DIR is removed.
+stage_extract() {
+  local archive="$1" dir="$2" root="$3" link target
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  if ! tar -xzf "$archive" -C "$dir" --no-same-owner --delay-directory-restore; then
+    rm -rf "$dir"
+    fail "extract failed; nothing was activated. Space left on $root: $(df -h --output=avail "$root" | tail -n 1 | tr -d ' ') (the release needs $(gzip -l "$archive" | awk 'NR == 2 { printf "%.0f MB", $2 / 1e6 }') unpacked); free space on the VPS (df -h $root), then run pulumi up again"
+  fi
+  while IFS= read -r -d '' link; do
+    target="$(realpath -m "$link")"
+    case "$target" in
+      "$dir"/*) ;;
+      *)
+        rm -rf "$dir"
+        fail "unsafe archive: link $(printf '%s' "${link#"$dir"/}") points outside the release"
+        ;;
+    esac
+  done < <(find "$dir" -type l -print0)
+  if [ -n "$(find "$dir" \( -type b -o -type c -o -type p -o -type s \) -print -quit)" ]; then
+    rm -rf "$dir"
+    fail "unsafe archive: special files"
+  fi
+  [ -f "$dir/package.json" ] || { rm -rf "$dir"; fail "archive has no package.json at its root"; }
+}
+
+# same_dependencies DIR PREV_DIR: whether DIR can take PREV_DIR's node_modules as they are: the
+# same lockfile and the same Prisma schema (the generated client depends on it).
+same_dependencies() {
+  local dir="$1" prev="$2"
+  [ -n "$prev" ] && [ -d "$prev/node_modules" ] && [ -f "$dir/package-lock.json" ] &&
+    cmp -s "$dir/package-lock.json" "$prev/package-lock.json" &&
+    [ "$(cat "$dir"/prisma/*.prisma 2>/dev/null | sha256sum)" = "$(cat "$prev"/prisma/*.prisma 2>/dev/null | sha256sum)" ]
+}
+
+# stage_install DIR PREV_DIR: production dependencies: the artifact's own, the previous release's
+# (hard links) when they are the same, or npm ci --omit=dev.
+stage_install() {
+  local dir="$1" prev="$2"
+  if [ -d "$dir/node_modules" ]; then
+    echo "install: the artifact brings node_modules"
+  elif same_dependencies "$dir" "$prev"; then
+    # Hard links: instant, and safe, because a later install replaces files instead of writing into them.
+    cp -al "$prev/node_modules" "$dir/node_modules"
+    echo "install: same lockfile and schema as $(basename "$prev"), reused its node_modules"
+  else
+    # --ignore-scripts: no install script may download anything on the VPS. The artifact carries
+    # its generated Prisma client (npm run package generates it before the build).
+    (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error) || fail "npm ci --omit=dev failed"
+    echo "install: npm ci --omit=dev"
+  fi
+}
+
+# stage_link DIR NEW_DIR ID SHA256: the shared .env link, REVISION and the artifact's sha256, then
+# DIR becomes NEW_DIR in one rename: a release folder is complete or absent.
+stage_link() {
+  local dir="$1" new="$2" id="$3" sha256="$4"
+  ln -sfn ../../shared/.env "$dir/.env"
+  echo "$sha256" >"$dir/.artifact-sha256"
+  echo "$id" >"$dir/REVISION"
+  mv -T "$dir" "$new"
+}
+
+# check_release NEW_DIR SCRIPT: a release folder that can start.
+check_release() {
+  [ -f "$1/REVISION" ] || fail "$1 is incomplete (no REVISION); remove it and deploy the artifact again"
+  [ -f "$1/$2" ] || fail "$1/$2 does not exist; check app:script"
+}
+
+# --- migrate ----------------------------------------------------------------------------------
+
+# migration_files DIR: a hash of DIR's Prisma migration files (prisma/**/migrations/*), or nothing
+# when it has none.
+migration_files() {
+  local list
+  list="$(cd "$1" 2>/dev/null && find . -path ./node_modules -prune -o -type f -path '*/migrations/*' -print0 | sort -z | xargs -0 -r sha256sum)"
+  [ -z "$list" ] || printf '%s\n' "$list" | sha256sum | cut -d' ' -f1
+}
+
+# migrate_pending MIGRATE NEW_DIR PREV_DIR: whether MIGRATE must run for NEW_DIR. It is skipped only
+# when it provably has nothing to do: NEW_DIR migrated already, or it is `prisma migrate deploy`
+# and NEW_DIR's migration files are the same, non-empty set as PREV_DIR's, which migrated. Any
+# other command runs on every new release (it alone knows what is pending).
+migrate_pending() {
+  local migrate="$1" new="$2" prev="$3" mine
+  [ -n "$migrate" ] || return 1
+  [ ! -f "$new/.migrated" ] || return 1
+  case "$migrate" in *"prisma migrate deploy"*) ;; *) return 0 ;; esac
+  [ -n "$prev" ] && [ -f "$prev/.migrated" ] || return 0
+  mine="$(migration_files "$new")"
+  [ -n "$mine" ] && [ "$mine" = "$(migration_files "$prev")" ] && return 1
+  return 0
+}
+
+# backup BACKUP BACKUPS ID NEW_DIR KEEP: the backup before a migration: `auto` copies a SQLite
+# DATABASE_URL, "" disables it, anything else is a command run in NEW_DIR with BACKUP_DIR set.
+# Keeps twice KEEP backups.
+backup() {
+  local how="$1" dir="$2" id="$3" new="$4" keep="$5"
+  case "$how" in
+    "") echo "backup: disabled" ;;
+    auto) node "$HELPER" "$ECOSYSTEM" sqlite-backup "$dir" "$id" ;;
+    *) BACKUP_DIR="$dir" node "$HELPER" "$ECOSYSTEM" exec "$new" -- bash -c "$how" || fail "backup command failed" ;;
+  esac
+  find "$dir" -mindepth 1 -maxdepth 1 -type f -printf '%T@ %p\n' | sort -rn | awk -v k="$((keep * 2))" 'NR > k { sub(/^[^ ]+ /, ""); print }' |
+    while IFS= read -r old; do rm -f "$old"; done
+}
+
+# run_migrate MIGRATE NEW_DIR LOG: runs MIGRATE in NEW_DIR with the app's environment; output in LOG.
+# npm_config_yes=false: npx must never download a tool the release does not bring.
+run_migrate() {
+  npm_config_yes=false node "$HELPER" "$ECOSYSTEM" exec "$2" -- bash -c "$1" 2>&1 | tee "$3"
+}
+
+# Prisma records a failed migration and then refuses every later one (P3009) until it is resolved.
+# It failed, so mark it rolled back, as `prisma migrate resolve --rolled-back` would (that command
+# needs Prisma's native engine; `db execute` runs offline). Were it partly applied (no
+# transactional DDL), the next release's migration says so.
+# mark_failed_prisma_migrations NEW_DIR LOG
+mark_failed_prisma_migrations() {
+  local new="$1" log="$2" schema failed_migration sql
+  schema="$(sed -n 's/^Prisma schema loaded from \(.*\)$/\1/p' "$log" | head -n 1)"
+  sed -n -e 's/^Migration name: *\([^ ]*\).*/\1/p' -e 's/^The `\([^`]*\)` migration started at .* failed.*/\1/p' \
+    -e 's/^ *with migration_name="\([^"]*\)".*/\1/p' "$log" | sort -u |
+    while IFS= read -r failed_migration; do
+      case "$failed_migration" in "" | *[!A-Za-z0-9_-]*) continue ;; esac
+      sql="UPDATE _prisma_migrations SET rolled_back_at = CURRENT_TIMESTAMP WHERE migration_name = '$failed_migration' AND finished_at IS NULL AND rolled_back_at IS NULL;"
+      if printf '%s\n' "$sql" | npm_config_yes=false node "$HELPER" "$ECOSYSTEM" exec "$new" -- \
+        npx --no-install prisma db execute --stdin --schema "${schema:-prisma/schema.prisma}" >>"$log" 2>&1; then
+        echo "migrate: marked the failed migration $failed_migration as rolled back, so a later release can migrate (the database copy from before this attempt is in $BACKUPS)" >&2
+      else
+        echo "migrate: could not mark $failed_migration as rolled back; on the VPS run: cd $new && npx prisma migrate resolve --rolled-back $failed_migration" >&2
+      fi
+    done
+}
+
+# migrate MIGRATE NEW_DIR LOG: runs the migration; a failed Prisma migration is marked rolled back
+# and, when an earlier attempt's failure blocked it (P3009), tried once more. Marks NEW_DIR migrated.
+migrate() {
+  local cmd="$1" new="$2" log="$3"
+  if ! run_migrate "$cmd" "$new" "$log"; then
+    case "$cmd" in
+      *"prisma migrate deploy"*)
+        mark_failed_prisma_migrations "$new" "$log"
+        if grep -q 'P3009' "$log" && run_migrate "$cmd" "$new" "$log"; then
+          touch "$new/.migrated"
+        fi
+        ;;
+    esac
+    [ -f "$new/.migrated" ] || fail "migration failed: $cmd (output in $log)"
+  fi
+  touch "$new/.migrated"
+}
+
+# --- preflight --------------------------------------------------------------------------------
+
+# preflight_start NEW_DIR SCRIPT PORT LOG: the new release alone on PORT with the live environment,
+# in its own session (so the whole tree can be stopped); prints its pid.
+preflight_start() {
+  setsid node "$HELPER" "$ECOSYSTEM" exec "$1" "$3" -- node "$1/$2" >"$4" 2>&1 &
+  echo "$!"
+}
+
+# preflight_stop PID: stops the preflight run's whole process group.
+preflight_stop() {
+  [ -n "$1" ] || return 0
+  kill -TERM -- "-$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# preflight_check PID PORT ID TIMEOUT LOG: waits until the preflight run answers healthy as ID;
+# fails, with the tail of its output, when it exits or TIMEOUT passes first.
+preflight_check() {
+  local pid="$1" port="$2" id="$3" timeout="$4" log="$5"
+  if ! node "$HELPER" "$ECOSYSTEM" health "http://127.0.0.1:$port$HEALTH_PATH" "$id" "$timeout" "$pid"; then
+    echo "--- tail of the preflight run ($log) ---" >&2
+    tail -n 25 "$log" >&2
+    fail "release $id did not become healthy when started alone on port $port; nothing live was touched"
+  fi
+}
+
+# --- publish ----------------------------------------------------------------------------------
+
+# point_current ROOT CURRENT ID: CURRENT -> releases/ID, atomically (a new link renamed over it).
+point_current() {
+  ln -sfn "releases/$3" "$1/.current.tmp"
+  mv -Tf "$1/.current.tmp" "$2"
+}
+
+# pm2_apply ECOSYSTEM APP LOG: startOrReload the app from the ecosystem (cluster mode: no dropped
+# request); on failure, PM2's output.
+pm2_apply() {
+  pm2 startOrReload "$1" --only "$2" --update-env >"$3" 2>&1 || { cat "$3" >&2; return 1; }
+}
+
+# live_health PORT ID TIMEOUT: the live port answers healthy as ID within TIMEOUT.
+live_health() {
+  node "$HELPER" "$ECOSYSTEM" health "http://127.0.0.1:$1$HEALTH_PATH" "$2" "$3" ||
+    fail "the live app did not answer healthy as release $2"
+}
+
+# --- finish -----------------------------------------------------------------------------------
+
+# pm2_daemon: the PM2 daemon's pid, when one runs.
+pm2_daemon() {
+  local pid
+  pid="$(cat "${PM2_HOME:-$HOME/.pm2}/pm2.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+# restore_other_apps DAEMON_AT_START: a daemon that died and was started again during the release
+# (killed, OOM) runs only this app: the others in its dump come back with `pm2 resurrect`, and the
+# dump must not be saved before that, or they would be lost.
+restore_other_apps() {
+  if [ "$(pm2_daemon)" != "$1" ] && [ -f "${PM2_HOME:-$HOME/.pm2}/dump.pm2" ]; then
+    echo "pm2: the PM2 daemon was started anew during this release (pid ${1:-none} -> $(pm2_daemon)); pm2 resurrect brings back the other saved apps" >&2
+    pm2 resurrect >/dev/null 2>&1 || echo "warning: pm2 resurrect failed; run it on the VPS, then pm2 save" >&2
+  fi
+}
+
+# save DAEMON_AT_START: pm2 save, so a reboot (pm2 resurrect) brings back the live release.
+save() {
+  restore_other_apps "$1"
+  pm2 save --force >/dev/null 2>&1 || echo "warning: pm2 save failed; after a reboot run: pm2 resurrect" >&2
+}
+
+# record REVISIONS ID PREV RESULT SOURCE: one JSON line in revisions.log (deploy-helper.js record).
+record() { node "$HELPER" "$ECOSYSTEM" record "$@"; }
+
+# prune RELEASES KEEP ID PREV INCOMING_DIR: keeps the KEEP newest releases (by the time they went
+# live), and always ID and PREV; uploads older than an hour go.
+prune() {
+  local releases="$1" keep="$2" id="$3" prev="$4" incoming="$5" old
+  find "$releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %f\n' | sort -rn | awk -v k="$keep" 'NR > k { print $2 }' |
+    while IFS= read -r old; do
+      if [ "$old" != "$id" ] && [ "$old" != "$prev" ]; then
+        rm -rf "${releases:?}/$old"
+        echo "pruned release $old"
+      fi
+    done
+  find "$incoming" -mindepth 1 -maxdepth 1 -mmin +60 -delete 2>/dev/null || true
+}
+
+# --- revert -----------------------------------------------------------------------------------
+
+# revert ROOT CURRENT RELEASES PREV ECOSYSTEM APP LOG: after a failure past the switch: CURRENT back
+# to PREV and reloaded; with no PREV, the app is stopped.
+revert() {
+  local root="$1" current="$2" releases="$3" prev="$4" ecosystem="$5" app="$6" log="$7"
+  if [ -n "$prev" ] && [ -d "$releases/$prev" ]; then
+    point_current "$root" "$current" "$prev"
+    if pm2_apply "$ecosystem" "$app" "$log"; then
+      echo "reverted: current -> $prev, reloaded; the previous release keeps serving" >&2
+      return 0
+    fi
+    echo "revert: current -> $prev, but pm2 reload failed; run: pm2 startOrReload $ecosystem --only $app --update-env" >&2
+    return 1
+  fi
+  rm -f "$current"
+  pm2 delete "$app" >/dev/null 2>&1 || true
+  echo "reverted: there was no earlier release; $app is stopped" >&2
+}
+
+# result_line ID PREV DIR STEPS_JSON: the protocol's last line, `RESULT {json}` (infra/protocol.ts).
+result_line() {
+  local id="$1" prev="$2" dir="$3" steps="$4" sha migrations
+  sha="$(cat "$dir/.artifact-sha256" 2>/dev/null || true)"
+  # The migrations the release carries (names only; a name that is not plain is left out of the JSON).
+  migrations="$(find "$dir" -path "$dir/node_modules" -prune -o -type f -path '*/migrations/*/migration.sql' -print 2>/dev/null |
+    awk -F/ '$(NF-1) ~ /^[A-Za-z0-9_.-]+$/ { print $(NF-1) }' | sort -u | awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')"
+  printf 'RESULT {"releaseId":"%s","previousReleaseId":"%s","artifactSha256":"%s","activatedAt":"%s","migrations":[%s],"steps":[%s]}\n' \
+    "$id" "$prev" "$sha" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$migrations" "$steps"
+}

@@ -1,0 +1,320 @@
+// The release's phases run for real in a temp dir: release.lib.sh sourced with the layout of
+// paths.ts, the real deploy helper, and a fake `pm2` on PATH that records its calls. The whole
+// release script then runs twice end to end: a release that goes live, and one whose live health
+// check fails after the switch and is reverted.
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { DEFAULT_MAX_ENTRIES, packDirectory, sha256Of } from "../artifact";
+import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths";
+import { assignments } from "../shell";
+import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
+import { layoutScript } from "./files";
+import { RELEASE_LIB, releaseScript } from "./release";
+
+const FAKE_PM2 = `#!/usr/bin/env bash
+echo "pm2 $*" >>"$PM2_CALLS"
+exit "\${PM2_EXIT:-0}"
+`;
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe("release phases (release.lib.sh), for real in a temp dir", () => {
+  let tmp: string;
+  let root: string;
+  let l: ReturnType<typeof layout>;
+  let env: NodeJS.ProcessEnv;
+  const calls = () => (existsSync(`${tmp}/pm2-calls`) ? readFileSync(`${tmp}/pm2-calls`, "utf8") : "");
+
+  /** Runs `body` after sourcing the library with the layout and a few settings. */
+  const phase = (body: string, extra: Record<string, string> = {}): Run => {
+    const text = [
+      "set -euo pipefail",
+      assignments({ ...layoutVars(l), HEALTH_PATH: "/health", MAX_ENTRIES: DEFAULT_MAX_ENTRIES, ...extra }),
+      RELEASE_LIB,
+      body,
+    ].join("\n");
+    const r = spawnSync("bash", ["-c", text], { env, encoding: "utf8" });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  before(() => {
+    tmp = mkdtempSync(path.join(tmpdir(), "phases-"));
+    root = path.join(tmp, "root");
+    l = layout(root);
+    mkdirSync(`${tmp}/bin`);
+    writeFileSync(`${tmp}/bin/pm2`, FAKE_PM2);
+    chmodSync(`${tmp}/bin/pm2`, 0o755);
+    env = { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}`, PM2_CALLS: `${tmp}/pm2-calls`, PM2_HOME: `${tmp}/pm2-home` };
+    execFileSync("bash", ["-c", layoutScript(l, "p/s")], { env });
+    writeFileSync(l.helper, DEPLOY_HELPER);
+    writeFileSync(l.ecosystem, renderEcosystem({ root, name: "app", script: "dist/server.js", port: 3000, instances: 1 }));
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  describe("lock", () => {
+    it("a second holder waits, then fails naming the first", () => {
+      const held = spawnSync("bash", ["-c", `set -e; exec 8>>${l.lockFile}; flock 8; echo "pid 1 release aaa" >${l.lockOwner}; ` +
+        `${phaseCommand(l)} lock_acquire "$LOCK_FILE" "$LOCK_OWNER" 1 "pid 2"`], { env, encoding: "utf8" });
+      assert.equal(held.status, 1);
+      assert.match(held.stderr, /^error: another deploy holds .*\.deploy\.lock \(waited 1s; holder: pid 1 release aaa\); wait for it to finish/m);
+      const free = phase(`lock_acquire "$LOCK_FILE" "$LOCK_OWNER" 1 "pid 3 release bbb"; cat "$LOCK_OWNER"; lock_release "$LOCK_OWNER"; wc -c <"$LOCK_OWNER"`);
+      assert.equal(free.status, 0, free.stderr);
+      assert.equal(free.stdout, "pid 3 release bbb\n0\n");
+    });
+  });
+
+  describe("stage: verify", () => {
+    const upload = (name: string, bytes: Buffer) => {
+      const sha = sha256Of(bytes);
+      writeFileSync(incomingArtifact(root, sha), bytes);
+      return sha;
+    };
+    const verify = (sha: string) => phase(`stage_verify ${incomingArtifact(root, sha)} ${verifiedArtifact(root, sha)} ${sha}`);
+
+    it("renames a good upload once its sha256 holds", () => {
+      const sha = upload("good", goodArchive(tmp, "good"));
+      const r = verify(sha);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(existsSync(verifiedArtifact(root, sha)) && !existsSync(incomingArtifact(root, sha)));
+    });
+
+    it("removes an upload whose sha256 is not the artifact's (a cut upload)", () => {
+      const bytes = goodArchive(tmp, "cut");
+      const sha = sha256Of(bytes);
+      writeFileSync(incomingArtifact(root, sha), bytes.subarray(0, bytes.length >> 1));
+      const r = verify(sha);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /error: sha256 of the uploaded .* expected .* \(a cut or corrupt upload, now removed\)/);
+      assert.ok(!existsSync(incomingArtifact(root, sha)));
+    });
+
+    it("refuses a missing upload, saying the next up sends it again", () => {
+      const r = verify("f".repeat(64));
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /is missing \(a new or wiped VPS\?\); run pulumi up again: it uploads the artifact anew/);
+    });
+
+    for (const [what, make, expected] of [
+      ["an absolute path", (d: string) => tarWith(d, ["-P", "-czf", "a.tgz", "/etc/hostname"]), /entry \/etc\/hostname: absolute path/],
+      ["a .. component", (d: string) => tarWith(d, ["-czf", "a.tgz", "--transform", "s,^,x/../../,", "package.json"]), /: \.\. component/],
+      ["a FIFO", (d: string) => { execFileSync("mkfifo", [path.join(d, "fifo")]); return tarWith(d, ["-czf", "a.tgz", "fifo"]); }, /type p \(devices, FIFOs and sockets are refused\)/],
+    ] as const) {
+      it(`refuses an archive with ${what}, fed straight to the VPS-side check`, () => {
+        const d = mkdtempSync(path.join(tmp, "hostile-"));
+        writeFileSync(path.join(d, "package.json"), "{}");
+        const sha = upload(what, make(d));
+        const r = verify(sha);
+        assert.equal(r.status, 1, r.stdout);
+        assert.match(r.stderr, /error: unsafe archive, refused before anything was activated/);
+        assert.match(r.stderr, expected);
+      });
+    }
+  });
+
+  describe("stage: extract and link", () => {
+    it("extracts, links the shared .env, writes REVISION and renames in one step", () => {
+      const bytes = goodArchive(tmp, "linked");
+      const sha = sha256Of(bytes);
+      writeFileSync(verifiedArtifact(root, sha), bytes);
+      const r = phase(`stage_extract ${verifiedArtifact(root, sha)} "$RELEASES/.tmp-x" "$ROOT" && stage_link "$RELEASES/.tmp-x" "$RELEASES/aaaaaaaaaaaa" aaaaaaaaaaaa ${sha}`);
+      assert.equal(r.status, 0, r.stderr);
+      const dir = `${l.releases}/aaaaaaaaaaaa`;
+      assert.equal(readFileSync(`${dir}/REVISION`, "utf8"), "aaaaaaaaaaaa\n");
+      assert.equal(readlinkSync(`${dir}/.env`), "../../shared/.env");
+      assert.equal(readFileSync(`${dir}/.artifact-sha256`, "utf8").trim(), sha);
+      assert.ok(!existsSync(`${l.releases}/.tmp-x`));
+    });
+
+    it("refuses a link that points outside the release and removes what it extracted", () => {
+      const d = mkdtempSync(path.join(tmp, "link-"));
+      writeFileSync(path.join(d, "package.json"), "{}");
+      symlinkSync("../../../../etc/passwd", path.join(d, "escape"));
+      const bytes = tarWith(d, ["-czf", "a.tgz", "package.json", "escape"]);
+      writeFileSync(`${tmp}/escape.tgz`, bytes);
+      const r = phase(`stage_extract ${tmp}/escape.tgz "$RELEASES/.tmp-escape" "$ROOT"`);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /error: unsafe archive: link escape points outside the release/);
+      assert.ok(!existsSync(`${l.releases}/.tmp-escape`));
+    });
+  });
+
+  describe("migrate: skipped only when provably nothing is pending", () => {
+    const release = (id: string, migrations: Record<string, string>, migrated: boolean) => {
+      const dir = `${l.releases}/${id}`;
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      for (const [name, sql] of Object.entries(migrations)) {
+        mkdirSync(`${dir}/prisma/migrations/${name}`, { recursive: true });
+        writeFileSync(`${dir}/prisma/migrations/${name}/migration.sql`, sql);
+      }
+      if (migrated) writeFileSync(`${dir}/.migrated`, "");
+      return dir;
+    };
+    const pending = (cmd: string, a: string, b: string) => phase(`if migrate_pending ${JSON.stringify(cmd)} "${a}" "${b}"; then echo run; else echo skip; fi`).stdout.trim();
+
+    it("prisma migrate deploy with the live release's migrations: skip; with a new one: run", () => {
+      const prev = release("p00000000001", { "1_init": "create table a;" }, true);
+      assert.equal(pending("npx prisma migrate deploy", release("n00000000001", { "1_init": "create table a;" }, false), prev), "skip");
+      assert.equal(pending("npx prisma migrate deploy", release("n00000000002", { "1_init": "create table a;", "2_b": "alter" }, false), prev), "run");
+    });
+    it("any other migrate command runs on every new release (issue 16)", () => {
+      const prev = release("p00000000002", {}, true);
+      assert.equal(pending("node dist/migrate.js", release("n00000000003", {}, false), prev), "run");
+    });
+    it("no migration files at all prove nothing: prisma migrate deploy runs", () => {
+      const prev = release("p00000000003", {}, true);
+      assert.equal(pending("npx prisma migrate deploy", release("n00000000004", {}, false), prev), "run");
+    });
+    it("a release that migrated already, or an empty command: skip", () => {
+      assert.equal(pending("node dist/migrate.js", release("n00000000005", {}, true), ""), "skip");
+      assert.equal(pending("", release("n00000000006", {}, false), ""), "skip");
+    });
+  });
+
+  describe("finish: prune", () => {
+    it("keeps the newest KEEP releases, and always the live and the previous one", () => {
+      const ids = ["r01", "r02", "r03", "r04", "r05"].map((id) => id.padEnd(12, "0"));
+      rmSync(l.releases, { recursive: true, force: true });
+      mkdirSync(l.releases);
+      ids.forEach((id, i) => {
+        mkdirSync(`${l.releases}/${id}`);
+        execFileSync("touch", ["-d", `2026-01-0${i + 1}`, `${l.releases}/${id}`]);
+      });
+      // r01 (oldest) is the previous one: kept although older than the newest two.
+      const r = phase(`prune "$RELEASES" 2 ${ids[4]} ${ids[0]} "$INCOMING_DIR"`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(execFileSync("ls", [l.releases], { encoding: "utf8" }).trim().split("\n"), [ids[0], ids[3], ids[4]]);
+      assert.match(r.stdout, /pruned release r0200/);
+    });
+  });
+
+  describe("revert", () => {
+    it("points current back at the previous release and reloads it", () => {
+      for (const id of ["old000000000", "new000000000"]) mkdirSync(`${l.releases}/${id}`, { recursive: true });
+      phase(`point_current "$ROOT" "$CURRENT" new000000000`);
+      rmSync(`${tmp}/pm2-calls`, { force: true });
+      const r = phase(`revert "$ROOT" "$CURRENT" "$RELEASES" old000000000 "$ECOSYSTEM" app "$PM2_LOG"`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readlinkSync(l.current), "releases/old000000000");
+      assert.match(r.stderr, /reverted: current -> old000000000, reloaded/);
+      assert.equal(calls(), `pm2 startOrReload ${l.ecosystem} --only app --update-env\n`);
+    });
+    it("with no previous release, stops the app", () => {
+      rmSync(`${tmp}/pm2-calls`, { force: true });
+      const r = phase(`revert "$ROOT" "$CURRENT" "$RELEASES" "" "$ECOSYSTEM" app "$PM2_LOG"`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!existsSync(l.current));
+      assert.equal(calls(), "pm2 delete app\n");
+    });
+  });
+
+  describe("the whole release script, with a fake pm2", () => {
+    // Asynchronous: the live app's stand-in is served by this process, which must not block.
+    const deploy = (id: string, bytes: Buffer, port: number): Promise<Run> => {
+      const sha = sha256Of(bytes);
+      writeFileSync(incomingArtifact(root, sha), bytes);
+      const text = releaseScript({
+        kind: "deploy", root, stack: "p/s", releaseId: id, appName: "app", script: "dist/server.js", port,
+        healthPath: "/health", healthTimeout: 2, keepReleases: 5, migrate: "", backup: "", lockTimeout: 5, source: "pulumi up",
+        sha256: sha, incoming: incomingArtifact(root, sha),
+      });
+      const file = path.join(tmp, `release-${id}.sh`);
+      writeFileSync(file, text);
+      return new Promise((resolve) => {
+        const child = spawn("bash", [file], { env, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+      });
+    };
+
+    it("takes a release live: preflight on a spare port, switch, reload, health, record, RESULT", async () => {
+      rmSync(l.current, { force: true });
+      const live = await serveHealth("liveaaaaaaaa");
+      try {
+        const r = await deploy("liveaaaaaaaa", appArchive(tmp, "liveaaaaaaaa"), live.port);
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, /^step preflight\s+[\d.]+s$/m);
+        assert.match(r.stdout, /^RESULT \{"releaseId":"liveaaaaaaaa","previousReleaseId":""/m);
+        assert.equal(readlinkSync(l.current), "releases/liveaaaaaaaa");
+        assert.match(calls(), /pm2 startOrReload .* --only app --update-env/);
+        const last = readFileSync(l.revisionsLog, "utf8").trim().split("\n").pop() as string;
+        assert.deepEqual({ ...JSON.parse(last), time: "t" }, { time: "t", releaseId: "liveaaaaaaaa", previousReleaseId: "", result: "ok", source: "pulumi up" });
+      } finally {
+        live.close();
+      }
+    });
+
+    it("reverts after the switch when the live health check fails: current back, failure recorded", async () => {
+      // The live port keeps answering as the old release: the new one never shows up there.
+      const live = await serveHealth("liveaaaaaaaa");
+      try {
+        rmSync(`${tmp}/pm2-calls`, { force: true });
+        const r = await deploy("nextbbbbbbbb", appArchive(tmp, "nextbbbbbbbb"), live.port);
+        assert.equal(r.status, 1, r.stdout + r.stderr);
+        assert.match(r.stderr, /error: the live app did not answer healthy as release nextbbbbbbbb/);
+        assert.match(r.stderr, /release nextbbbbbbbb failed at step health \(exit 1\)/);
+        assert.match(r.stderr, /reverted: current -> liveaaaaaaaa, reloaded/);
+        assert.equal(readlinkSync(l.current), "releases/liveaaaaaaaa");
+        assert.equal(calls().split("\n").filter((c) => c.startsWith("pm2 startOrReload")).length, 2, calls());
+        const last = JSON.parse(readFileSync(l.revisionsLog, "utf8").trim().split("\n").pop() as string);
+        assert.equal(last.result, "failed:health");
+        assert.equal(last.previousReleaseId, "liveaaaaaaaa");
+      } finally {
+        live.close();
+      }
+    });
+  });
+});
+
+/** `bash -c` text that sources the library with the layout (for a phase run under a lock held by the caller). */
+function phaseCommand(l: ReturnType<typeof layout>): string {
+  const file = path.join(path.dirname(l.root), "lib.sh");
+  writeFileSync(file, [assignments(layoutVars(l)), RELEASE_LIB].join("\n"));
+  return `source ${file};`;
+}
+
+/** tar run in `dir` with `args` (the archive is a.tgz there); its bytes. */
+function tarWith(dir: string, args: string[]): Buffer {
+  execFileSync("tar", args, { cwd: dir, stdio: ["ignore", "ignore", "ignore"] });
+  return readFileSync(path.join(dir, "a.tgz"));
+}
+
+/** A minimal valid artifact. */
+function goodArchive(tmp: string, name: string): Buffer {
+  const d = path.join(tmp, `good-${name}`);
+  mkdirSync(path.join(d, "dist"), { recursive: true });
+  writeFileSync(path.join(d, "package.json"), `{"name":"${name}"}`);
+  writeFileSync(path.join(d, "dist", "server.js"), "");
+  return packDirectory({ root: d, entries: ["dist", "package.json"] });
+}
+
+/** An artifact whose server answers /health with its release id on PORT, and brings (empty) node_modules. */
+function appArchive(tmp: string, id: string): Buffer {
+  const d = path.join(tmp, `app-${id}`);
+  mkdirSync(path.join(d, "dist"), { recursive: true });
+  mkdirSync(path.join(d, "node_modules"), { recursive: true });
+  writeFileSync(path.join(d, "package.json"), "{}");
+  writeFileSync(path.join(d, "dist", "server.js"), `require("http").createServer((q, s) => s.end(JSON.stringify({ release: process.env.RELEASE_ID })))` +
+    `.listen(Number(process.env.PORT), "127.0.0.1");\n`);
+  return packDirectory({ root: d, entries: ["dist", "node_modules", "package.json"] });
+}
+
+/** A stand-in for the live app: answers /health as release `id`. */
+async function serveHealth(id: string): Promise<{ port: number; close: () => void }> {
+  const http = await import("node:http");
+  const srv = http.createServer((_q, s) => s.end(JSON.stringify({ release: id })));
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  return { port, close: () => srv.close() };
+}
