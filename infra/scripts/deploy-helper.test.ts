@@ -1,0 +1,72 @@
+// The deploy helper (deploy-helper.js) against a local HTTP server: the health rule, the poll's
+// deadline and last status, a watched process that exits; and the revisions.log reader.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer, Server } from "node:http";
+import { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { formatRevision, isHealthy, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
+
+describe("deploy helper", () => {
+  let srv: Server;
+  let base: string;
+  let answer: { status: number; body: string } = { status: 200, body: "{}" };
+  before(async () => {
+    srv = createServer((_q, s) => {
+      s.statusCode = answer.status;
+      s.end(answer.body);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  });
+  after(() => srv.close());
+
+  it("the health rule: 200, and a JSON release, when there is one, naming the release", () => {
+    assert.equal(isHealthy(200, '{"release":"abc"}', "abc"), true);
+    assert.equal(isHealthy(200, '{"status":"ok"}', "abc"), true);
+    assert.equal(isHealthy(200, "OK", "abc"), true);
+    assert.equal(isHealthy(200, '{"release":"old"}', "abc"), false);
+    assert.equal(isHealthy(200, '{"release":"old"}', ""), true);
+    assert.equal(isHealthy(503, '{"release":"abc"}', "abc"), false);
+  });
+
+  it("polls until healthy and says after how long, with the body", async () => {
+    answer = { status: 200, body: '{"release":"abc"}' };
+    const r = await pollHealth({ url: `${base}/health`, want: "abc", seconds: 2 });
+    assert.equal(r.ok, true);
+    assert.match(r.line, /^healthy after \d+\.\ds: http:\/\/127\.0\.0\.1:\d+\/health \{"release":"abc"\}$/);
+  });
+
+  it("gives up at the deadline, naming the time waited and the last answer", async () => {
+    answer = { status: 200, body: '{"release":"old"}' };
+    const t0 = Date.now();
+    const r = await pollHealth({ url: `${base}/health`, want: "abc", seconds: 0.5, intervalMs: 50 });
+    assert.equal(r.ok, false);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.match(r.line, /: not healthy after 0\.5s; waited 0\.\ds; last: status 200, body "\{\\"release\\":\\"old\\"\}" \(want release "abc"\)$/);
+  });
+
+  it("stops as soon as the watched process has exited", async () => {
+    const child = spawn("true");
+    await new Promise((r) => child.on("exit", r));
+    const r = await pollHealth({ url: "http://127.0.0.1:1/health", want: "abc", seconds: 30, pid: child.pid });
+    assert.equal(r.ok, false);
+    assert.match(r.line, /the process exited before it became healthy; waited 0\.\ds; last: connect ECONNREFUSED/);
+  });
+
+  it("reads revisions.log in both formats, and finds what a release replaced", () => {
+    const text = [
+      "2026-11-01T10:00:00Z\taaaaaaaaaaaa\t-\tok\tpulumi up",
+      "2026-11-02T10:00:00Z\tbbbbbbbbbbbb\taaaaaaaaaaaa\tok\tpulumi up",
+      formatRevision({ time: "2026-11-03T10:00:00Z", releaseId: "bbbbbbbbbbbb", previousReleaseId: "aaaaaaaaaaaa", result: "ok", source: "env change" }),
+      formatRevision({ time: "2026-11-04T10:00:00Z", releaseId: "cccccccccccc", previousReleaseId: "bbbbbbbbbbbb", result: "failed:health", source: 'a "quoted"\tsource' }),
+      '{"time":"cut by a full di',
+    ].join("\n");
+    const r = parseRevisions(text);
+    assert.equal(r.length, 4);
+    assert.deepEqual(r[0], { time: "2026-11-01T10:00:00Z", releaseId: "aaaaaaaaaaaa", previousReleaseId: "", result: "ok", source: "pulumi up" });
+    assert.equal(r[3].source, 'a "quoted"\tsource');
+    assert.equal(previousOf(r, "bbbbbbbbbbbb"), "aaaaaaaaaaaa");
+    assert.equal(previousOf(r, "cccccccccccc"), "", "a failed activation replaced nothing");
+  });
+});
