@@ -20,7 +20,7 @@ import { Flow, healthUrl, OursFlow, Outcome, SeedFlow } from "../bench/flows";
 import { underLoad } from "../bench/load";
 import { ARTIFACTS, ArtifactKind, BenchResults, FLOWS, FlowName, renderReport, Sample, ScenarioKey } from "../bench/report";
 import { freePort, localVps, projectRoot, sshRun, Vps } from "../test/e2e/harness";
-import { parseFlags, runCli, UsageError } from "./stacks";
+import { parseFlags, runCli, UsageError } from "../ops/stacks";
 
 const log = (line: string) => console.error(line);
 

@@ -31,4 +31,4 @@ rc=0
 
 # The health answer, asked on the VPS with the stack's own connection and the one health rule.
 log_step "health, asked on the VPS"
-bash scripts/node.sh .github/scripts/smoke.ts --stack local --timeout 10
+bash scripts/node.sh ops/smoke.ts --stack local --timeout 10

@@ -40,7 +40,7 @@ example_tests() {
 }
 if [ "$which_tests" = all ] || [ "$which_tests" = unit ]; then
 	phase typecheck typecheck
-	phase unit node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
+	phase unit node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'ops/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
 fi
 if [ "$which_tests" = all ] || [ "$which_tests" = example ]; then
 	# examples/backend's own tests: SQLite, PostgreSQL, graceful shutdown.

@@ -14,7 +14,7 @@ describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
   let a = { path: "", releaseId: "", sha256: "" };
   const ports: Record<string, number> = {};
 
-  const promote = (...args: string[]) => run("bash", ["scripts/node.sh", "scripts/promote.ts", ...args], {
+  const promote = (...args: string[]) => run("bash", ["scripts/node.sh", "ops/promote.ts", ...args], {
     env: { PULUMI_BACKEND_URL: `file://${s1.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase" },
   });
 

@@ -213,7 +213,7 @@ describe("release pipeline on the local VPS", { timeout: 15 * 60 * 1000 }, () =>
     assert.ok(!(again.stdout + again.stderr).includes("nor this"), "app:env value in preview output");
   });
 
-  const rollback = (...args: string[]) => run("bash", ["scripts/node.sh", "scripts/rollback.ts", "--stack", stack.name, ...args], {
+  const rollback = (...args: string[]) => run("bash", ["scripts/node.sh", "ops/rollback.ts", "--stack", stack.name, ...args], {
     env: { PULUMI_BACKEND_URL: `file://${stack.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase" },
   });
 

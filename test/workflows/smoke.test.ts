@@ -1,12 +1,12 @@
-// The health probe the smoke check (.github/scripts/smoke.ts) and npm run promote run on the VPS
-// (scripts/stacks.ts), run for real here against a local server, and the rule that calls an answer healthy.
+// The health probe the smoke check (ops/smoke.ts) and npm run promote run on the VPS
+// (ops/stacks.ts), run for real here against a local server, and the rule that calls an answer healthy.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { healthy, probeScript } from "../../scripts/stacks";
+import { healthy, probeScript } from "../../ops/stacks";
 
 describe("smoke check", () => {
   it("the probe prints STATUS BODY for a live URL and 0 with the reason for a dead one", async () => {

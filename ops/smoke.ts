@@ -1,9 +1,9 @@
 // Smoke check of a deployed stack: its `healthUrl` output is on the VPS's loopback, so it is asked
 // on the VPS over SSH with the stack's own connection config.
-//   node --import tsx .github/scripts/smoke.ts --stack staging [--timeout 30]
+//   node --import tsx ops/smoke.ts --stack staging [--timeout 30]
 // Prints `STATUS BODY` and exits 0 only for a 200 whose JSON `release` (when present) is the
 // stack's `releaseId`; retries until --timeout seconds (default 30).
-import { askHealth, healthy, openStack, outputsOf, parseFlags, runCli, UsageError } from "../../scripts/stacks";
+import { askHealth, healthy, openStack, outputsOf, parseFlags, runCli, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack", "timeout"] });
