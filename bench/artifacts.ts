@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkS
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
-import { projectRoot } from "../test/e2e/harness";
+import { projectRoot } from "../driver/local";
 import { packageApp } from "../scripts/package";
 import { ArtifactInfo, ArtifactKind } from "./report";
 

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { getJson, projectRoot, Vps } from "../test/e2e/harness";
+import { getJson, projectRoot, Vps } from "../driver/local";
 import { Variant, VariantName } from "./artifacts";
 import { failure, Flow, healthUrl, mergeSteps, newName, Outcome, removeApp, timedRun } from "./flows";
 import { parseCapTasks } from "./steps";

@@ -3,7 +3,7 @@
 import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
-import { projectRoot, sshRun, TestStack, Vps } from "../test/e2e/harness";
+import { projectRoot, sshRun, TestStack, Vps } from "../driver/local";
 import { Variant } from "./artifacts";
 import { FlowName } from "./report";
 import { parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";

@@ -2,7 +2,7 @@
 // and fresh connections) counts failed requests, bench/probe.ts measures the longest time the app
 // did not serve. After the action, the load keeps running until the app serves again (or 60 s).
 import * as path from "node:path";
-import { getJson, startLoad, startMeter } from "../test/e2e/harness";
+import { getJson, startLoad, startMeter } from "../driver/local";
 
 export interface LoadResult {
   failed: number;

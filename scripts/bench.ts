@@ -19,7 +19,7 @@ import { renderChart } from "../bench/chart";
 import { Flow, healthUrl, OursFlow, Outcome, SeedFlow } from "../bench/flows";
 import { underLoad } from "../bench/load";
 import { ARTIFACTS, ArtifactKind, BenchResults, FLOWS, FlowName, renderReport, Sample, ScenarioKey } from "../bench/report";
-import { freePort, localVps, projectRoot, sshRun, Vps } from "../test/e2e/harness";
+import { freePort, localVps, projectRoot, sshRun, Vps } from "../driver/local";
 import { parseFlags, runCli, UsageError } from "../ops/stacks";
 
 const log = (line: string) => console.error(line);

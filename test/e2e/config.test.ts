@@ -1,7 +1,7 @@
 // Bad config fails `pulumi preview` with every problem named, before anything touches the VPS.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { localVps, projectRoot, sshRun, TestStack } from "./harness";
+import { localVps, projectRoot, sshRun, TestStack } from "../../driver/local";
 
 describe("bad stack config", () => {
   const vps = localVps();

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, localVps, projectRoot, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, getJson, localVps, projectRoot, sshRun, TestStack, Vps } from "../../driver/local";
 
 describe("official provider behaviours on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   let vps: Vps;

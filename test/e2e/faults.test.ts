@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, LoadStats, localVps, projectRoot, startLoad, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, getJson, LoadStats, localVps, projectRoot, startLoad, sshRun, TestStack, Vps } from "../../driver/local";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,7 +7,7 @@ import { appendFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GithubApi, startGithubApi } from "../support/github-api";
-import { Artifacts, freePort, localVps, projectRoot, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, localVps, projectRoot, sshRun, TestStack, Vps } from "../../driver/local";
 
 describe("GitHub secrets and generated app secrets", { timeout: 10 * 60 * 1000 }, () => {
   let vps: Vps;

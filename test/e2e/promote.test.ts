@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, localVps, projectRoot, run, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, getJson, localVps, projectRoot, run, sshRun, TestStack, Vps } from "../../driver/local";
 
 describe("promote between two stacks", { timeout: 10 * 60 * 1000 }, () => {
   let artifacts: Artifacts;

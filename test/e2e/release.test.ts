@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, localVps, projectRoot, run, startLoad, sshRun, TestStack, Vps } from "./harness";
+import { Artifacts, freePort, getJson, localVps, projectRoot, run, startLoad, sshRun, TestStack, Vps } from "../../driver/local";
 
 function prependToServer(dir: string, line: string): void {
   const file = path.join(dir, "dist", "server.js");

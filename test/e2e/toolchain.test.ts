@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { localVps, TestStack, Vps } from "./harness";
+import { localVps, TestStack, Vps } from "../../driver/local";
 
 const program = path.join(__dirname, "fixtures", "remote-echo");
 

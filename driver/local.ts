@@ -1,4 +1,5 @@
-// Helpers for end-to-end tests: the local VPS, and Pulumi stacks in a throwaway state backend.
+// The local-VPS and stack driver that the end-to-end tests, the bench and the scripts share: the
+// local VPS, Pulumi stacks in a throwaway state backend, artifacts made from examples/backend, meters.
 import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -6,10 +7,10 @@ import { get as httpGet } from "node:http";
 import { AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { packDirectory, releaseIdOf, sha256File } from "../../infra/artifact";
-import { packageApp } from "../../scripts/package";
+import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
+import { packageApp } from "../scripts/package";
 
-export const projectRoot = path.resolve(__dirname, "..", "..");
+export const projectRoot = path.resolve(__dirname, "..");
 
 export interface Vps {
   host: string;
