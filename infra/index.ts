@@ -4,20 +4,20 @@ import * as path from "node:path";
 import { GeneratedSecrets } from "./components/generatedSecrets";
 import { GithubSecrets } from "./components/githubSecrets";
 import { HostLayout } from "./components/hostLayout";
-import { announcePlan } from "./components/plan";
+import { announcePlan } from "./plan";
 import { liveOutputs, uploadTokenFor } from "./live";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
 import { Release } from "./components/release";
 import { SharedEnv } from "./components/sharedEnv";
 import { readStackConfig } from "./config";
 import { layout } from "./paths";
-import { provenanceFor, sourceOf } from "./preview";
-import { checkArtifact, connectionFor, connectionTarget } from "./stack";
+import { provenanceFor, sourceOf } from "./planLines";
+import { connectionFor, connectionTarget, releaseTarget } from "./inputs";
 
 const projectRoot = path.resolve(__dirname, "..");
 const cfg = readStackConfig(projectRoot);
-const artifact = cfg.app.artifact === undefined ? undefined : checkArtifact(cfg.app.artifact);
-const id = artifact?.releaseId ?? (cfg.app.release as string);
+const target = releaseTarget(cfg.app);
+const id = target.releaseId;
 const connection = connectionFor(cfg.vps);
 const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
 const origin = provenanceFor(cfg.app.provenance, id);
@@ -43,10 +43,9 @@ const release = new Release("release", {
   connection,
   root: cfg.vps.root,
   stack,
-  releaseId: id,
-  artifact,
+  target,
   app: cfg.app,
-  target: connectionTarget(cfg.vps),
+  connectionTarget: connectionTarget(cfg.vps),
   uploadToken: uploadTokenFor(live, id),
   ecosystemHash: ecosystem.contentHash,
   envVersion: env.version,
@@ -54,7 +53,7 @@ const release = new Release("release", {
 }, { dependsOn: [ecosystem, env] });
 
 announcePlan(live, {
-  release: { releaseId: id, migrations: artifact?.migrations, source: sourceOf(origin) },
+  release: { releaseId: id, migrations: target.kind === "deploy" ? target.artifact.migrations : undefined, source: sourceOf(origin) },
   ecosystemHash: ecosystem.plannedHash,
   envKeys: env.keys,
   envHash: env.plannedHash,
@@ -87,7 +86,7 @@ export const provenance = release.provenance;
 // The last activation's steps on the VPS, and what the next up keys the upload on (live.ts).
 export const releaseSteps = release.steps;
 export const uploadToken = release.uploadToken;
-// Read back by the next preview (infra/components/plan.ts): key names, and hashes to compare.
+// Read back by the next preview (infra/plan.ts): key names, and hashes to compare.
 export const ecosystemHash = ecosystem.contentHash;
 export const envKeys = env.keys;
 export const envHash = env.contentHash;

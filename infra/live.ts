@@ -1,5 +1,5 @@
 // What the stack recorded last time, read through a StackReference to the stack itself: the
-// preview compares against it (components/plan.ts), and the upload is keyed on it (uploadToken).
+// preview compares against it (plan.ts), and the upload is keyed on it (uploadTokenFor).
 import * as pulumi from "@pulumi/pulumi";
 
 export function liveOutputs(): pulumi.StackReference {

@@ -98,9 +98,9 @@ describe("components under mocks", () => {
     const eco = new Pm2Ecosystem("pm2", { connection, ecosystem: { root, name: "api", script: "dist/server.js", port: 3000, instances: 2 }, stack: "p/s" }, { dependsOn: [host], transformations: [capture] });
     const env = new SharedEnv("env", { connection, root, env: { TOKEN: SECRET_VALUE, DATABASE_URL: "file:/srv/db" }, stack: "p/s" }, { dependsOn: [host], transformations: [capture] });
     const release = new Release("release", {
-      connection, root, stack: "p/s", releaseId: "0123456789ab", app,
-      artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) },
-      target: "deploy@203.0.113.10:22 ssh-ed25519 AAAAhost", uploadToken: "token-1",
+      connection, root, stack: "p/s", app,
+      target: { kind: "deploy", releaseId: "0123456789ab", artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) } },
+      connectionTarget: "deploy@203.0.113.10:22 ssh-ed25519 AAAAhost", uploadToken: "token-1",
       ecosystemHash: eco.contentHash, envVersion: env.version,
     }, { dependsOn: [eco, env], transformations: [capture] });
     const { GeneratedSecrets } = await import("./generatedSecrets");

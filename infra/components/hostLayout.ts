@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { Layout } from "../paths";
-import { layoutScript } from "../scripts/files";
+import { layoutScript } from "../scripts/hostFiles";
 
 export interface HostLayoutArgs {
   /** SSH connection to the VPS. */

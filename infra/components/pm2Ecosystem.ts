@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
 import { DEPLOY_HELPER, EcosystemInput, renderEcosystem } from "../scripts/ecosystem";
-import { writeFileScript } from "../scripts/files";
+import { writeFileScript } from "../scripts/hostFiles";
 
 export interface Pm2EcosystemArgs {
   /** SSH connection to the VPS. */

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, Provenance } from "../config";
 import { incomingArtifact, releaseDir } from "../paths";
-import { sourceOf } from "../preview";
+import { sourceOf } from "../planLines";
 import { parseReleaseResult, StepTiming } from "../protocol";
 import { RELEASE_COMMAND, releaseScript } from "../scripts/release";
 
@@ -13,10 +13,11 @@ export interface ReleaseArgs {
   root: string;
   /** PROJECT/STACK that owns the deploy root. */
   stack: string;
-  /** Release id: the first 12 hex digits of the artifact's sha256. */
-  releaseId: string;
-  /** The tarball to upload and deploy; unset to activate `releaseId`, already on the VPS. */
-  artifact?: { path: string; sha256: string };
+  /**
+   * What goes live: a tarball to upload and deploy, or a release already on the VPS to activate.
+   * The release id is the first 12 hex digits of the artifact's sha256.
+   */
+  target: { kind: "deploy"; releaseId: string; artifact: { path: string; sha256: string } } | { kind: "activate"; releaseId: string };
   /** The app settings the release script needs (see AppConfig for each field and its default). */
   app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "keepReleases" | "migrate" |
     "backup" | "lockTimeout">;
@@ -24,7 +25,7 @@ export interface ReleaseArgs {
    * Where the connection leads (`user@host:port hostKey`): a new one uploads the artifact again, as
    * the official CopyToRemote re-uploads only when its source or remotePath changes.
    */
-  target: string;
+  connectionTarget: string;
   /**
    * Keys the upload together with the artifact's sha256: stable once the release is live, new on
    * every `up` until then, so an upload that went missing (a wiped VPS) is sent again (live.ts uploadTokenFor).
@@ -72,7 +73,7 @@ export class Release extends pulumi.ComponentResource {
     const common = {
       root: args.root,
       stack: args.stack,
-      releaseId: args.releaseId,
+      releaseId: args.target.releaseId,
       appName: args.app.name,
       script: args.app.script,
       port: args.app.port,
@@ -86,23 +87,32 @@ export class Release extends pulumi.ComponentResource {
     };
     let upload: command.remote.CopyToRemote | undefined;
     let script: string;
-    if (args.artifact) {
-      const incoming = incomingArtifact(args.root, args.artifact.sha256);
-      upload = new command.remote.CopyToRemote(`${name}-upload`, {
-        connection: args.connection,
-        source: new pulumi.asset.FileAsset(args.artifact.path),
-        remotePath: incoming,
-        triggers: [args.artifact.sha256, args.target, args.uploadToken],
-      }, { parent: this });
-      script = releaseScript({ kind: "deploy", ...common, sha256: args.artifact.sha256, incoming });
-    } else {
-      script = releaseScript({ kind: "activate", ...common });
+    const t = args.target;
+    switch (t.kind) {
+      case "deploy": {
+        const incoming = incomingArtifact(args.root, t.artifact.sha256);
+        upload = new command.remote.CopyToRemote(`${name}-upload`, {
+          connection: args.connection,
+          source: new pulumi.asset.FileAsset(t.artifact.path),
+          remotePath: incoming,
+          triggers: [t.artifact.sha256, args.connectionTarget, args.uploadToken],
+        }, { parent: this });
+        script = releaseScript({ kind: "deploy", ...common, sha256: t.artifact.sha256, incoming });
+        break;
+      }
+      case "activate":
+        script = releaseScript({ kind: "activate", ...common });
+        break;
+      default: {
+        const never: never = t;
+        throw new Error(`unknown release target ${JSON.stringify(never)}`);
+      }
     }
     const activate = new command.remote.Command(`${name}-activate`, {
       connection: args.connection,
       create: RELEASE_COMMAND,
       stdin: script,
-      triggers: [args.releaseId, args.ecosystemHash, args.envVersion],
+      triggers: [args.target.releaseId, args.ecosystemHash, args.envVersion],
       addPreviousOutputInEnv: false,
       logging: "stdoutAndStderr",
     }, { parent: this, dependsOn: upload ? [upload] : [] });
@@ -115,7 +125,7 @@ export class Release extends pulumi.ComponentResource {
     this.releaseId = result.apply((r) => r.releaseId);
     this.previousReleaseId = result.apply((r) => r.previousReleaseId);
     this.artifactSha256 = result.apply((r) => r.artifactSha256);
-    this.releaseDir = pulumi.output(releaseDir(args.root, args.releaseId));
+    this.releaseDir = pulumi.output(releaseDir(args.root, args.target.releaseId));
     this.healthUrl = pulumi.output(`http://127.0.0.1:${args.app.port}${args.app.healthPath}`);
     this.migrations = result.apply((r) => r.migrations ?? []);
     this.steps = result.apply((r) => r.steps ?? []);

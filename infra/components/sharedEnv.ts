@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
 import { renderEnvFile } from "../scripts/env";
-import { parseWriteVersion, writeFileScript } from "../scripts/files";
+import { parseWriteVersion, writeFileScript } from "../scripts/hostFiles";
 import { secretWhenKnown } from "../secrets";
 import { quote } from "../shell";
 

@@ -12,7 +12,7 @@ import { DEFAULT_MAX_ENTRIES, packDirectory, sha256Of } from "../artifact";
 import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths";
 import { assignments } from "../shell";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
-import { layoutScript } from "./files";
+import { layoutScript } from "./hostFiles";
 import { RELEASE_LIB, releaseScript } from "./release";
 
 const FAKE_PM2 = `#!/usr/bin/env bash

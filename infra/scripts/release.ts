@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { DEFAULT_MAX_ENTRIES } from "../artifact";
 import { layout, layoutVars, verifiedArtifact } from "../paths";
 import { assignments, script, usedBy } from "../shell";
-import { CLAIM_ROOT } from "./files";
+import { CLAIM_ROOT } from "./hostFiles";
 
 interface Common {
   /** Deploy root. */

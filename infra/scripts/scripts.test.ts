@@ -11,7 +11,7 @@ import { matchSnapshot } from "../../test/support/snapshot";
 import { layout } from "../paths";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { parseEnvFile, renderEnvFile } from "./env";
-import { layoutScript, writeFileScript } from "./files";
+import { layoutScript, writeFileScript } from "./hostFiles";
 import { parseReleaseResult } from "../protocol";
 import { ReleaseInput, releaseScript } from "./release";
 

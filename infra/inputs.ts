@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { assertSafeArchive, migrationNames, releaseIdOf, sha256Of } from "./artifact";
-import { VpsConfig } from "./config";
+import { AppConfig, VpsConfig } from "./config";
 
 /** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
 export function connectionFor(vps: VpsConfig) {
@@ -48,4 +48,19 @@ export function checkArtifact(file: string): CheckedArtifact {
   }
   const sha256 = sha256Of(bytes);
   return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: migrationNames(entries) };
+}
+
+/** What this update takes live: a new artifact (uploaded, then deployed) or a release already on the VPS. */
+export type ReleaseTarget =
+  | { kind: "deploy"; releaseId: string; artifact: CheckedArtifact }
+  | { kind: "activate"; releaseId: string };
+
+/** app:artifact (checked) or app:release; config.ts has already refused both or neither. */
+export function releaseTarget(app: Pick<AppConfig, "artifact" | "release">): ReleaseTarget {
+  if (app.artifact !== undefined) {
+    const artifact = checkArtifact(app.artifact);
+    return { kind: "deploy", releaseId: artifact.releaseId, artifact };
+  }
+  if (app.release !== undefined) return { kind: "activate", releaseId: app.release };
+  throw new pulumi.RunError("app:artifact or app:release: one is required (pulumi config set app:artifact PATH)");
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ecosystemLine, envLine, migrationsLine, provenanceFor, releaseLine, sourceOf } from "./preview";
+import { ecosystemLine, envLine, migrationsLine, provenanceFor, releaseLine, sourceOf } from "./planLines";
 
 const A = "aaaaaaaaaaaa";
 const B = "bbbbbbbbbbbb";

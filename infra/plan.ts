@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ecosystemLine, envLine, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "../preview";
+import { ecosystemLine, envLine, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "./planLines";
 
 export interface PlanArgs {
   release: PlannedRelease;
