@@ -34,12 +34,21 @@ phase() {
 }
 node_test() { bash scripts/node.sh --test --test-reporter=spec "$@"; }
 typecheck() { bash scripts/node.sh node_modules/typescript/bin/tsc --noEmit -p .; }
+# The command provider built here, against the official v1.2.1 it mirrors (each test cites its source).
+provider_tests() {
+	if [ -x "$TOOLS_DIR/plugins/pulumi-resource-command" ] && command -v go >/dev/null; then
+		cd tools/pulumi-resource-command && GOFLAGS=-mod=readonly go test ./...
+	else
+		echo "the command provider was not built here (the official toolchain is in use): nothing to test"
+	fi
+}
 example_tests() {
 	use_project_node
 	cd examples/backend && npm ci --no-audit --no-fund --loglevel=error && npm test
 }
 if [ "$which_tests" = all ] || [ "$which_tests" = unit ]; then
 	phase typecheck typecheck
+	phase provider provider_tests
 	phase unit node_test "$@" 'infra/**/*.test.ts' 'scripts/**/*.test.ts' 'ops/**/*.test.ts' 'bench/**/*.test.ts' 'test/support/**/*.test.ts' 'test/workflows/**/*.test.ts'
 fi
 if [ "$which_tests" = all ] || [ "$which_tests" = example ]; then

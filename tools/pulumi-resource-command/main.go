@@ -5,18 +5,21 @@
 // Why it exists: the official provider's Go module (github.com/pulumi/pulumi-command/provider)
 // is untagged and its pseudo-versions are refused by the module proxy these machines reach, so
 // it cannot be built here. On a machine with internet, `npm run setup` installs the official
-// plugin instead (see scripts/setup.sh). Semantics follow the official documentation:
-// triggers replace (the SDK sets replaceOnChanges), any other input change runs `update`
-// (or `create` when `update` is unset), `delete` runs on delete, stdout/stderr are outputs,
-// connection.hostKey pins the server key, CopyToRemote uploads a file asset over SFTP.
+// plugin instead (see scripts/setup.sh).
+//
+// It behaves as the official plugin v1.2.1 does wherever a program or the CLI can tell: Check,
+// Diff, the preview and the outputs follow pulumi-go-provider v1.3.0's infer package, which the
+// official provider is built on (check.go, diff.go); commands, uploads, dial retries, log
+// messages and error texts follow provider/pkg/provider/remote in pulumi/pulumi-command v1.2.1
+// (ssh.go, copy.go). Each behaviour has a test naming the official source it mirrors.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
+	"sync"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -35,19 +38,51 @@ const (
 	typeCopy    = "command:remote:CopyToRemote"
 )
 
-var inputKeys = map[string][]string{
-	typeCommand: {"addPreviousOutputInEnv", "connection", "create", "delete", "environment", "logging", "stdin", "triggers", "update"},
-	typeCopy:    {"connection", "remotePath", "source", "triggers"},
+// hostLogger is the part of the engine's host client the provider logs through.
+type hostLogger interface {
+	Log(ctx context.Context, sev diag.Severity, urn resource.URN, msg string) error
+	LogStatus(ctx context.Context, sev diag.Severity, urn resource.URN, msg string) error
+}
+
+// opLog logs for one resource operation, as pulumi-go-provider's Logger does (logging.go):
+// log is a diagnostic, status a status message (shown while it is the latest, not kept).
+type opLog struct {
+	ctx  context.Context
+	host hostLogger
+	urn  resource.URN
+}
+
+func (l opLog) log(sev diag.Severity, msg string) {
+	if l.host != nil {
+		_ = l.host.Log(l.ctx, sev, l.urn, msg)
+	}
+}
+
+func (l opLog) status(msg string) {
+	if l.host != nil {
+		_ = l.host.LogStatus(l.ctx, diag.Info, l.urn, msg)
+	}
 }
 
 type server struct {
 	pulumirpc.UnimplementedResourceProviderServer
-	host *provider.HostClient
+	host hostLogger
+
+	mu                sync.Mutex
+	supportsOldInputs bool
+	cancels           map[*context.CancelFunc]struct{}
+}
+
+func newServer(host hostLogger) *server {
+	return &server{host: host, cancels: map[*context.CancelFunc]struct{}{}}
 }
 
 func main() {
 	err := provider.Main("command", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return &server{host: host}, nil
+		if host == nil {
+			return newServer(nil), nil
+		}
+		return newServer(host), nil
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -67,70 +102,90 @@ func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 
 func resourceType(urn string) string { return string(resource.URN(urn).Type()) }
 
-func (s *server) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
-	return &pulumirpc.PluginInfo{Version: Version}, nil
+// opCtx is the cancel middleware of pulumi-go-provider (middleware/cancel/cancel.go): each
+// operation's context ends on Cancel, and after the operation's timeout when it has one.
+func (s *server) opCtx(ctx context.Context, timeout float64) (context.Context, func()) {
+	var cancel context.CancelFunc
+	if timeout == 0 {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, time.Second*time.Duration(timeout))
+	}
+	s.mu.Lock()
+	s.cancels[&cancel] = struct{}{}
+	s.mu.Unlock()
+	return ctx, func() {
+		s.mu.Lock()
+		delete(s.cancels, &cancel)
+		s.mu.Unlock()
+		cancel()
+	}
 }
 
-func (s *server) Handshake(context.Context, *pulumirpc.ProviderHandshakeRequest) (*pulumirpc.ProviderHandshakeResponse, error) {
-	return &pulumirpc.ProviderHandshakeResponse{AcceptSecrets: true, AcceptResources: true}, nil
+func (s *server) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: Version}, nil
 }
 
 func (s *server) GetSchema(context.Context, *pulumirpc.GetSchemaRequest) (*pulumirpc.GetSchemaResponse, error) {
 	return &pulumirpc.GetSchemaResponse{Schema: fmt.Sprintf(`{"name":"command","version":%q}`, Version)}, nil
 }
 
-func (s *server) CheckConfig(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
-}
+// Handshake, CheckConfig and DiffConfig are left unimplemented, as in the official provider
+// (pulumi-go-provider v1.3.0 has no Handshake; without a config type CheckConfig and DiffConfig
+// answer Unimplemented), so the engine takes its fallbacks for them.
 
-func (s *server) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
-}
-
-func (s *server) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
-	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true, AcceptResources: true}, nil
+// Configure answers as pulumi-go-provider does (provider.go Configure) and notes whether the
+// engine sends old inputs, which Diff then compares against.
+func (s *server) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	s.mu.Lock()
+	s.supportsOldInputs = req.GetSendsOldInputs() && req.GetSendsOldInputsToDelete()
+	s.mu.Unlock()
+	return &pulumirpc.ConfigureResponse{
+		AcceptSecrets: true, SupportsPreview: true, AcceptResources: true, AcceptOutputs: true,
+	}, nil
 }
 
 func (s *server) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.cancels {
+		(*c)()
+		delete(s.cancels, c)
+	}
 	return &emptypb.Empty{}, nil
 }
 
-// Check validates inputs; it keeps them as given (secrets included).
+func checkType(urn string) (string, error) {
+	typ := resourceType(urn)
+	if inputsOf(typ) == nil {
+		return "", fmt.Errorf("unsupported resource type %s: this build implements %s and %s", typ, typeCommand, typeCopy)
+	}
+	return typ, nil
+}
+
 func (s *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	typ, err := checkType(req.GetUrn())
+	if err != nil {
+		return nil, err
+	}
 	news, err := unmarshal(req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	var failures []*pulumirpc.CheckFailure
-	typ := resourceType(req.GetUrn())
-	if _, ok := inputKeys[typ]; !ok {
-		return nil, fmt.Errorf("unsupported resource type %s: this build implements %s and %s", typ, typeCommand, typeCopy)
-	}
-	conn := news["connection"]
-	if conn.IsSecret() {
-		conn = conn.SecretValue().Element
-	}
-	if !conn.IsObject() && !conn.IsComputed() && !conn.IsOutput() {
-		failures = append(failures, &pulumirpc.CheckFailure{Property: "connection", Reason: "missing required property 'connection'"})
-	}
-	if typ == typeCopy {
-		if _, ok := news["remotePath"]; !ok {
-			failures = append(failures, &pulumirpc.CheckFailure{Property: "remotePath", Reason: "missing required property 'remotePath'"})
-		}
-		if _, ok := news["source"]; !ok {
-			failures = append(failures, &pulumirpc.CheckFailure{Property: "source", Reason: "missing required property 'source'"})
-		}
-	}
-	inputs, err := marshal(news)
+	checked, failures := checkInputs(typ, news)
+	inputs, err := marshal(checked)
 	if err != nil {
 		return nil, err
 	}
 	return &pulumirpc.CheckResponse{Inputs: inputs, Failures: failures}, nil
 }
 
-// Diff reports every changed input; a change to triggers replaces the resource.
 func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	typ, err := checkType(req.GetUrn())
+	if err != nil {
+		return nil, err
+	}
+	state, err := unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
 	}
@@ -138,67 +193,103 @@ func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 	if err != nil {
 		return nil, err
 	}
-	ignored := map[string]bool{}
-	for _, k := range req.GetIgnoreChanges() {
-		ignored[k] = true
+	s.mu.Lock()
+	supportsOldInputs := s.supportsOldInputs
+	s.mu.Unlock()
+	var oldInputs resource.PropertyMap
+	if supportsOldInputs {
+		if oldInputs, err = unmarshal(req.GetOldInputs()); err != nil {
+			return nil, err
+		}
+	} else {
+		// Old inputs fabricated from the state's values of the input properties (infer/resource.go diff).
+		oldInputs = resource.PropertyMap{}
+		for _, f := range inputsOf(typ).fields {
+			if v, ok := state[resource.PropertyKey(f.name)]; ok {
+				oldInputs[resource.PropertyKey(f.name)] = v
+			}
+		}
 	}
-	var diffs, replaces []string
-	detailed := map[string]*pulumirpc.PropertyDiff{}
-	for _, k := range inputKeys[resourceType(req.GetUrn())] {
-		if ignored[k] {
-			continue
-		}
-		o, okO := olds[resource.PropertyKey(k)]
-		n, okN := news[resource.PropertyKey(k)]
-		if !okO && !okN {
-			continue
-		}
-		if okO && okN && !n.ContainsUnknowns() && o.DeepEquals(n) {
-			continue
-		}
-		diffs = append(diffs, k)
-		kind := pulumirpc.PropertyDiff_UPDATE
-		if k == "triggers" {
-			replaces = append(replaces, k)
-			kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
-		}
-		detailed[k] = &pulumirpc.PropertyDiff{Kind: kind, InputDiff: true}
-	}
-	sort.Strings(diffs)
-	changes := pulumirpc.DiffResponse_DIFF_NONE
-	if len(diffs) > 0 {
-		changes = pulumirpc.DiffResponse_DIFF_SOME
-	}
-	return &pulumirpc.DiffResponse{
-		Changes: changes, Diffs: diffs, Replaces: replaces,
-		DetailedDiff: detailed, HasDetailedDiff: true,
-	}, nil
+	return diffInputs(oldInputs, news, state, req.GetIgnoreChanges()), nil
 }
 
 func (s *server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	news, err := unmarshal(req.GetProperties())
+	typ, err := checkType(req.GetUrn())
 	if err != nil {
 		return nil, err
 	}
-	outs, err := s.apply(ctx, req.GetUrn(), nil, news, req.GetPreview(), false)
+	props, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	props, err := marshal(outs)
+	ctx, end := s.opCtx(ctx, req.GetTimeout())
+	defer end()
+	lg := opLog{ctx: ctx, host: s.host, urn: resource.URN(req.GetUrn())}
+	id, outs, err := createResource(ctx, lg, typ, props, req.GetPreview())
 	if err != nil {
 		return nil, err
 	}
-	id := ""
-	if !req.GetPreview() {
-		if id, err = resource.NewUniqueHex(resource.URN(req.GetUrn()).Name()+"-", 8, 0); err != nil {
-			return nil, err
+	m, err := marshal(outs)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.CreateResponse{Id: id, Properties: m}, nil
+}
+
+// createResource is Command.Create (commandController.go:31) and CopyToRemote.Create
+// (copyController.go:118). A Command's id is its name and 8 hex digits (also at preview), a
+// CopyToRemote's 8 hex digits; at preview the outputs are the inputs, plus unknown
+// stdout and stderr for a Command (infer/resource.go markComputed).
+func createResource(ctx context.Context, lg opLog, typ string, props resource.PropertyMap, preview bool,
+) (string, resource.PropertyMap, error) {
+	outs := props.Copy()
+	if typ == typeCopy {
+		if preview {
+			return "", outs, nil
+		}
+		if err := upload(ctx, lg, props); err != nil {
+			return "", nil, err
+		}
+		id, err := resource.NewUniqueHex("", 8, 0)
+		return id, outs, err
+	}
+	id, err := resource.NewUniqueHex(lg.urn.Name(), 8, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	if preview {
+		outs["stdout"], outs["stderr"] = unknownValue(), unknownValue()
+		return id, outs, nil
+	}
+	var stdout, stderr string
+	if create := strp(props, "create"); create != nil {
+		if stdout, stderr, err = runIn(ctx, lg, props, *create, "", ""); err != nil {
+			return "", nil, err
 		}
 	}
-	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
+	outs["stdout"], outs["stderr"] = resource.NewProperty(stdout), resource.NewProperty(stderr)
+	return id, outs, nil
+}
+
+// runIn runs cmd with the inputs in m; stdout and stderr are the previous run's outputs.
+func runIn(ctx context.Context, lg opLog, m resource.PropertyMap, cmd, stdout, stderr string) (string, string, error) {
+	conn, err := parseConnection(m["connection"])
+	if err != nil {
+		return "", "", err
+	}
+	r := commandRun{
+		cmd: cmd, environment: strMap(m, "environment"), addPreviousOutputInEnv: boolp(m, "addPreviousOutputInEnv"),
+		stdout: stdout, stderr: stderr, stdin: strp(m, "stdin"), logging: strp(m, "logging"),
+	}
+	return r.run(ctx, lg, conn)
 }
 
 func (s *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
+	typ, err := checkType(req.GetUrn())
+	if err != nil {
+		return nil, err
+	}
+	state, err := unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
 	}
@@ -206,208 +297,194 @@ func (s *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pul
 	if err != nil {
 		return nil, err
 	}
-	outs, err := s.apply(ctx, req.GetUrn(), olds, news, req.GetPreview(), true)
+	for _, k := range req.GetIgnoreChanges() { // infer/resource.go Update
+		if v, ok := state[resource.PropertyKey(k)]; ok {
+			news[resource.PropertyKey(k)] = v
+		}
+	}
+	ctx, end := s.opCtx(ctx, req.GetTimeout())
+	defer end()
+	lg := opLog{ctx: ctx, host: s.host, urn: resource.URN(req.GetUrn())}
+	outs, err := updateResource(ctx, lg, typ, state, news, req.GetPreview())
 	if err != nil {
 		return nil, err
 	}
-	props, err := marshal(outs)
+	m, err := marshal(outs)
 	if err != nil {
 		return nil, err
 	}
-	return &pulumirpc.UpdateResponse{Properties: props}, nil
+	return &pulumirpc.UpdateResponse{Properties: m}, nil
+}
+
+// updateResource is Command.Update (commandController.go:63): `update` if set, else `create`,
+// else nothing (the previous stdout and stderr stay); and CopyToRemote.Update
+// (copyController.go:137): an upload only when the source's hash or remotePath changed.
+func updateResource(ctx context.Context, lg opLog, typ string, state, news resource.PropertyMap, preview bool,
+) (resource.PropertyMap, error) {
+	outs := news.Copy()
+	if typ == typeCopy {
+		if preview {
+			return outs, nil
+		}
+		if sourceHash(news) != sourceHash(state) || str(news, "remotePath") != str(state, "remotePath") {
+			if err := upload(ctx, lg, news); err != nil {
+				return nil, err
+			}
+		}
+		return outs, nil
+	}
+	stdout, stderr := str(state, "stdout"), str(state, "stderr")
+	if preview {
+		outs["stdout"], outs["stderr"] = resource.NewProperty(stdout), resource.NewProperty(stderr)
+		if previewUnknown(news, state) {
+			outs["stdout"], outs["stderr"] = unknownValue(), unknownValue()
+		}
+		return outs, nil
+	}
+	cmd := strp(news, "update")
+	if cmd == nil {
+		cmd = strp(news, "create")
+	}
+	if cmd != nil {
+		var err error
+		if stdout, stderr, err = runIn(ctx, lg, news, *cmd, stdout, stderr); err != nil {
+			return nil, err
+		}
+	}
+	outs["stdout"], outs["stderr"] = resource.NewProperty(stdout), resource.NewProperty(stderr)
+	return outs, nil
+}
+
+// previewUnknown: at an update's preview the outputs that are not inputs become unknown when an
+// input is unknown or differs from the state's value of it; an input the state does not hold
+// does not count (infer/resource.go markComputed, the default "every output depends on every
+// input" wiring of ensureDefaultComputed).
+func previewUnknown(news, state resource.PropertyMap) bool {
+	for _, f := range commandInputs.fields {
+		k := resource.PropertyKey(f.name)
+		in := news[k]
+		if _, _, unknown := peel(in); unknown {
+			return true
+		}
+		if old, ok := state[k]; ok && !foldedEquals(in, old) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldedEquals is putil.DeepEquals (pulumi-go-provider internal/putil/putil.go:116): secret
+// and unknown wrappers are compared as flags, objects must have the same keys.
+func foldedEquals(a, b resource.PropertyValue) bool {
+	a, as, au := peel(a)
+	b, bs, bu := peel(b)
+	if as != bs || au != bu {
+		return false
+	}
+	switch {
+	case a.IsArray() && b.IsArray():
+		x, y := a.ArrayValue(), b.ArrayValue()
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !foldedEquals(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case a.IsObject() && b.IsObject():
+		x, y := a.ObjectValue(), b.ObjectValue()
+		if len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !foldedEquals(v, w) {
+				return false
+			}
+		}
+		return true
+	case a.IsNull() && b.IsNull():
+		return true
+	case a.IsBool() && b.IsBool():
+		return a.BoolValue() == b.BoolValue()
+	case a.IsNumber() && b.IsNumber():
+		return a.NumberValue() == b.NumberValue()
+	case a.IsString() && b.IsString():
+		return a.StringValue() == b.StringValue()
+	case a.IsResourceReference() && b.IsResourceReference():
+		return a.DeepEquals(b)
+	case a.IsAsset() && b.IsAsset():
+		return a.AssetValue().Equals(b.AssetValue())
+	case a.IsArchive() && b.IsArchive():
+		return a.ArchiveValue().Equals(b.ArchiveValue())
+	}
+	return false
 }
 
 func (s *server) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
 
+// Delete runs a Command's `delete` (commandController.go:86), with the state's environment
+// and outputs; an uploaded file is left in place (CopyToRemote has no Delete).
 func (s *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	if resourceType(req.GetUrn()) != typeCommand {
-		return &emptypb.Empty{}, nil // an uploaded file is left in place, as the official provider does
+		return &emptypb.Empty{}, nil
 	}
 	props, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	del := str(props, "delete")
-	if del == "" {
+	del := strp(props, "delete")
+	if del == nil {
 		return &emptypb.Empty{}, nil
 	}
-	conn, err := parseConnection(props["connection"])
+	ctx, end := s.opCtx(ctx, req.GetTimeout())
+	defer end()
+	lg := opLog{ctx: ctx, host: s.host, urn: resource.URN(req.GetUrn())}
+	_, _, err = runIn(ctx, lg, props, *del, str(props, "stdout"), str(props, "stderr"))
 	if err != nil {
 		return nil, err
 	}
-	implicit := map[string]string{}
-	if boolOr(props, "addPreviousOutputInEnv", true) {
-		implicit["PULUMI_COMMAND_STDOUT"] = str(props, "stdout")
-		implicit["PULUMI_COMMAND_STDERR"] = str(props, "stderr")
-	}
-	outLog, errLog := s.loggers(ctx, req.GetUrn(), str(props, "logging"))
-	_, err = run(ctx, conn, del, str(props, "stdin"), strMap(props, "environment"), implicit, outLog, errLog)
-	return &emptypb.Empty{}, err
+	return &emptypb.Empty{}, nil
 }
 
-// apply runs a Command's create or update command, or a CopyToRemote upload.
-func (s *server) apply(ctx context.Context, urn string, olds, news resource.PropertyMap, preview, update bool,
-) (resource.PropertyMap, error) {
-	outs := news.Copy()
-	typ := resourceType(urn)
-	if typ == typeCopy {
-		if preview {
-			return outs, nil
-		}
-		return outs, s.upload(ctx, news)
+// strp is a string input as the official provider decodes it: nil when unset.
+func strp(m resource.PropertyMap, k string) *string {
+	if v, _, _ := peel(m[resource.PropertyKey(k)]); v.IsString() {
+		s := v.StringValue()
+		return &s
 	}
-	secret := news["create"].IsSecret() || news["update"].IsSecret() || news["stdin"].IsSecret() ||
-		news["environment"].IsSecret()
-	if preview {
-		outs["stdout"] = resource.MakeComputed(resource.NewProperty(""))
-		outs["stderr"] = resource.MakeComputed(resource.NewProperty(""))
-		return outs, nil
-	}
-	cmd := str(news, "create")
-	if update && str(news, "update") != "" {
-		cmd = str(news, "update")
-	}
-	res := runResult{}
-	if cmd != "" {
-		conn, err := parseConnection(news["connection"])
-		if err != nil {
-			return nil, err
-		}
-		implicit := map[string]string{}
-		if update && olds != nil && boolOr(news, "addPreviousOutputInEnv", true) {
-			implicit["PULUMI_COMMAND_STDOUT"] = str(olds, "stdout")
-			implicit["PULUMI_COMMAND_STDERR"] = str(olds, "stderr")
-		}
-		outLog, errLog := s.loggers(ctx, urn, str(news, "logging"))
-		res, err = run(ctx, conn, cmd, str(news, "stdin"), strMap(news, "environment"), implicit, outLog, errLog)
-		if err != nil {
-			return nil, err
-		}
-	}
-	outs["stdout"] = resource.NewProperty(res.Stdout)
-	outs["stderr"] = resource.NewProperty(res.Stderr)
-	if secret {
-		outs["stdout"] = resource.MakeSecret(outs["stdout"])
-		outs["stderr"] = resource.MakeSecret(outs["stderr"])
-	}
-	return outs, nil
-}
-
-func (s *server) upload(ctx context.Context, news resource.PropertyMap) error {
-	conn, err := parseConnection(news["connection"])
-	if err != nil {
-		return err
-	}
-	src := unwrap(news["source"])
-	if !src.IsAsset() {
-		return fmt.Errorf("source: this build of the command provider uploads file assets " +
-			"(pulumi.asset.FileAsset); archives are not supported")
-	}
-	p, ok := src.AssetValue().GetPath()
-	if !ok {
-		return fmt.Errorf("source: only file assets (pulumi.asset.FileAsset) are supported by this build")
-	}
-	return copyFile(ctx, conn, p, str(news, "remotePath"))
-}
-
-// loggers returns the line callbacks for stdout and stderr per the `logging` input
-// (default stdoutAndStderr, as in the official provider).
-func (s *server) loggers(ctx context.Context, urn, mode string) (func(string), func(string)) {
-	logf := func(sev diag.Severity) func(string) {
-		return func(line string) { _ = s.host.Log(ctx, sev, resource.URN(urn), line) }
-	}
-	switch mode {
-	case "none":
-		return nil, nil
-	case "stdout":
-		return logf(diag.Info), nil
-	case "stderr":
-		return nil, logf(diag.Info)
-	default:
-		return logf(diag.Info), logf(diag.Info)
-	}
-}
-
-func unwrap(v resource.PropertyValue) resource.PropertyValue {
-	for {
-		switch {
-		case v.IsSecret():
-			v = v.SecretValue().Element
-		case v.IsOutput():
-			v = v.OutputValue().Element
-		default:
-			return v
-		}
-	}
+	return nil
 }
 
 func str(m resource.PropertyMap, k string) string {
-	v := unwrap(m[resource.PropertyKey(k)])
-	if v.IsString() {
-		return v.StringValue()
+	if p := strp(m, k); p != nil {
+		return *p
 	}
 	return ""
 }
 
-func boolOr(m resource.PropertyMap, k string, def bool) bool {
-	v := unwrap(m[resource.PropertyKey(k)])
-	if v.IsBool() {
-		return v.BoolValue()
+func boolp(m resource.PropertyMap, k string) *bool {
+	if v, _, _ := peel(m[resource.PropertyKey(k)]); v.IsBool() {
+		b := v.BoolValue()
+		return &b
 	}
-	return def
+	return nil
 }
 
 func strMap(m resource.PropertyMap, k string) map[string]string {
-	out := map[string]string{}
-	v := unwrap(m[resource.PropertyKey(k)])
+	v, _, _ := peel(m[resource.PropertyKey(k)])
 	if !v.IsObject() {
-		return out
+		return nil
 	}
+	out := map[string]string{}
 	for kk, vv := range v.ObjectValue() {
-		vv = unwrap(vv)
-		if vv.IsString() {
-			out[string(kk)] = vv.StringValue()
+		if s, _, _ := peel(vv); s.IsString() {
+			out[string(kk)] = s.StringValue()
 		}
 	}
 	return out
-}
-
-func parseConnection(v resource.PropertyValue) (connection, error) {
-	v = unwrap(v)
-	if !v.IsObject() {
-		return connection{}, fmt.Errorf("connection: expected an object")
-	}
-	m := v.ObjectValue()
-	for _, unsupported := range []string{"proxy", "agentSocketPath"} {
-		if u := unwrap(m[resource.PropertyKey(unsupported)]); !u.IsNull() {
-			return connection{}, fmt.Errorf("connection.%s is not supported by this build of the command provider", unsupported)
-		}
-	}
-	num := func(k string, def int) int {
-		n := unwrap(m[resource.PropertyKey(k)])
-		if n.IsNumber() {
-			return int(n.NumberValue())
-		}
-		return def
-	}
-	c := connection{
-		Host:               str(m, "host"),
-		Port:               num("port", 22),
-		User:               str(m, "user"),
-		Password:           str(m, "password"),
-		PrivateKey:         str(m, "privateKey"),
-		PrivateKeyPassword: str(m, "privateKeyPassword"),
-		HostKey:            str(m, "hostKey"),
-		PerDialTimeout:     num("perDialTimeout", 15),
-		DialErrorLimit:     num("dialErrorLimit", 10),
-	}
-	if c.User == "" {
-		c.User = "root"
-	}
-	if strings.TrimSpace(c.Host) == "" {
-		return connection{}, fmt.Errorf("connection.host is required")
-	}
-	return c, nil
 }

@@ -1,280 +1,419 @@
 package main
 
+// The SSH side, as the official provider does it: connection.go (SSHConfig, Dial,
+// dialWithRetry), commandOutputs.go (run) and util/util.go (LogOutput) in
+// pulumi/pulumi-command v1.2.1.
+
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/retry"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
-// connection holds the subset of command:remote:Connection this build supports.
+const (
+	dialErrorDefault   = 10
+	dialErrorUnlimited = -1
+)
+
+// connBase is connectionBase (connection.go): a nil field is one the inputs do not set.
+type connBase struct {
+	User               *string
+	Password           *string
+	Host               *string
+	Port               *float64
+	PrivateKey         *string
+	PrivateKeyPassword *string
+	AgentSocketPath    *string
+	DialErrorLimit     *int
+	PerDialTimeout     *int
+	HostKey            *string
+}
+
+// connection is command:remote:Connection.
 type connection struct {
-	Host               string
-	Port               int
-	User               string
-	Password           string
-	PrivateKey         string
-	PrivateKeyPassword string
-	HostKey            string
-	PerDialTimeout     int
-	DialErrorLimit     int
+	connBase
+	Proxy *connBase
 }
 
-func (c connection) address() string {
-	return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+func parseConnection(v resource.PropertyValue) (*connection, error) {
+	v, _, _ = peel(v)
+	if !v.IsObject() {
+		return nil, fmt.Errorf("connection: expected an object")
+	}
+	m := v.ObjectValue()
+	c := &connection{connBase: parseConnBase(m)}
+	if p, _, _ := peel(m["proxy"]); p.IsObject() {
+		b := parseConnBase(p.ObjectValue())
+		c.Proxy = &b
+	}
+	return c, nil
 }
 
-// hostKeyCallback pins the server key when hostKey is set, as the official provider does.
-func (c connection) hostKeyCallback() (ssh.HostKeyCallback, error) {
-	if strings.TrimSpace(c.HostKey) == "" {
-		return ssh.InsecureIgnoreHostKey(), nil
-	}
-	want, err := parseHostKey(c.HostKey)
-	if err != nil {
-		return nil, fmt.Errorf("connection.hostKey: %w (expected one line like \"ssh-ed25519 AAAA...\")", err)
-	}
-	return func(hostname string, _ net.Addr, got ssh.PublicKey) error {
-		if bytes.Equal(got.Marshal(), want.Marshal()) {
-			return nil
+// parseConnBase reads the fields; user, port and perDialTimeout get the defaults Check gives
+// them (connection.go Annotate), as the official code dereferences them unconditionally.
+func parseConnBase(m resource.PropertyMap) connBase {
+	strp := func(k string) *string {
+		if v, _, _ := peel(m[resource.PropertyKey(k)]); v.IsString() {
+			s := v.StringValue()
+			return &s
 		}
-		return fmt.Errorf("host key mismatch for %s: the server presented %s %s, but connection.hostKey pins %s %s; "+
-			"if the server was rebuilt on purpose, update the pinned key (ssh-keyscan), otherwise do not deploy",
-			hostname, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))
-	}, nil
+		return nil
+	}
+	nump := func(k string) *float64 {
+		if v, _, _ := peel(m[resource.PropertyKey(k)]); v.IsNumber() {
+			n := v.NumberValue()
+			return &n
+		}
+		return nil
+	}
+	intp := func(k string) *int {
+		if n := nump(k); n != nil {
+			i := int(*n)
+			return &i
+		}
+		return nil
+	}
+	b := connBase{
+		User: strp("user"), Password: strp("password"), Host: strp("host"), Port: nump("port"),
+		PrivateKey: strp("privateKey"), PrivateKeyPassword: strp("privateKeyPassword"),
+		AgentSocketPath: strp("agentSocketPath"), DialErrorLimit: intp("dialErrorLimit"),
+		PerDialTimeout: intp("perDialTimeout"), HostKey: strp("hostKey"),
+	}
+	if b.User == nil {
+		root := "root"
+		b.User = &root
+	}
+	if b.Port == nil {
+		port := 22.0
+		b.Port = &port
+	}
+	if b.PerDialTimeout == nil {
+		t := 15
+		b.PerDialTimeout = &t
+	}
+	if b.Host == nil {
+		empty := ""
+		b.Host = &empty
+	}
+	return b
 }
 
-// parseHostKey accepts an authorized_keys line ("ssh-ed25519 AAAA... comment")
-// or a known_hosts line ("host ssh-ed25519 AAAA...").
-func parseHostKey(s string) (ssh.PublicKey, error) {
-	line := []byte(strings.TrimSpace(s))
-	if k, _, _, _, err := ssh.ParseAuthorizedKey(line); err == nil {
-		return k, nil
-	}
-	_, _, k, _, _, err := ssh.ParseKnownHosts(line)
-	if err != nil {
-		return nil, errors.New("not a public key")
-	}
-	return k, nil
+func (b connBase) endpoint() string {
+	return net.JoinHostPort(*b.Host, fmt.Sprintf("%d", int(*b.Port)))
 }
 
-func (c connection) clientConfig() (*ssh.ClientConfig, error) {
-	var auth []ssh.AuthMethod
-	if c.PrivateKey != "" {
+func (b connBase) dialErrorLimit() int {
+	if b.DialErrorLimit == nil {
+		return dialErrorDefault
+	}
+	return *b.DialErrorLimit
+}
+
+// sshConfig is connectionBase.SSHConfig (connection.go:85): a set hostKey (even an empty one)
+// must parse as an authorized_keys line and is then the only key and key type accepted; an
+// unset one accepts any key. Auth: privateKey, then password (also answering
+// keyboard-interactive), then the agent at agentSocketPath or $SSH_AUTH_SOCK. The returned
+// closer closes the agent connection, if any.
+func (b connBase) sshConfig() (*ssh.ClientConfig, io.Closer, error) {
+	var hostKeyCallback ssh.HostKeyCallback
+	var hostKeyAlgorithms []string
+	if b.HostKey != nil {
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(*b.HostKey))
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to parse host key: %w", err)
+		}
+		hostKeyCallback = ssh.FixedHostKey(pk)
+		hostKeyAlgorithms = []string{pk.Type()}
+	} else {
+		hostKeyCallback = ssh.InsecureIgnoreHostKey() //nolint:gosec // as the official provider: no hostKey, no check
+	}
+	cfg := &ssh.ClientConfig{
+		User:              *b.User,
+		HostKeyCallback:   hostKeyCallback,
+		HostKeyAlgorithms: hostKeyAlgorithms,
+		Timeout:           time.Second * time.Duration(*b.PerDialTimeout),
+	}
+	if b.PrivateKey != nil {
 		var signer ssh.Signer
 		var err error
-		if c.PrivateKeyPassword != "" {
-			signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(c.PrivateKey), []byte(c.PrivateKeyPassword))
+		if b.PrivateKeyPassword != nil {
+			signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(*b.PrivateKey), []byte(*b.PrivateKeyPassword))
 		} else {
-			signer, err = ssh.ParsePrivateKey([]byte(c.PrivateKey))
+			signer, err = ssh.ParsePrivateKey([]byte(*b.PrivateKey))
 		}
 		if err != nil {
-			// Never echo the key itself.
-			return nil, fmt.Errorf("connection.privateKey could not be parsed: %v", err)
+			return nil, nil, err
 		}
-		auth = append(auth, ssh.PublicKeys(signer))
+		cfg.Auth = append(cfg.Auth, ssh.PublicKeys(signer))
 	}
-	if c.Password != "" {
-		auth = append(auth, ssh.Password(c.Password))
+	if b.Password != nil {
+		password := *b.Password
+		cfg.Auth = append(cfg.Auth, ssh.Password(password),
+			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				answers := make([]string, len(questions))
+				for i := range answers {
+					answers[i] = password
+				}
+				return answers, nil
+			}))
 	}
-	if len(auth) == 0 {
-		return nil, errors.New("connection: set privateKey or password")
+	socket := b.AgentSocketPath
+	if socket == nil {
+		if env := os.Getenv("SSH_AUTH_SOCK"); env != "" {
+			socket = &env
+		}
 	}
-	hk, err := c.hostKeyCallback()
+	var closer io.Closer = nopCloser{}
+	if socket != nil {
+		conn, err := net.Dial("unix", *socket)
+		if err != nil {
+			return nil, nil, err
+		}
+		closer = conn
+		cfg.Auth = append(cfg.Auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+	}
+	return cfg, closer, nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// retryAfter is the retry package's wait; the tests replace it.
+var retryAfter = time.After
+
+// dialWithRetry is connection.go:150: try f until it succeeds, with the retry package's
+// backoff (100ms, x1.5, at most 5s), reporting each failure as a status message; after
+// maxAttempts failed retries (-1: never) fail with the last error. Every error is retried,
+// authentication and host key errors included, as the official provider does.
+func dialWithRetry[T any](ctx context.Context, lg opLog, msg string, maxAttempts int, f func() (T, error)) (T, error) {
+	r := retry.Retryer{After: func(d time.Duration) <-chan time.Time { return retryAfter(d) }}
+	ok, data, err := r.Until(ctx, retry.Acceptor{
+		Accept: func(try int, _ time.Duration) (bool, any, error) {
+			result, userErr := f()
+			if userErr == nil {
+				return true, result, nil
+			}
+			dials := try + 1
+			if maxAttempts > dialErrorUnlimited && dials > maxAttempts {
+				return true, nil, fmt.Errorf("after %d failed attempts: %w", try, userErr)
+			}
+			limit := strconv.Itoa(maxAttempts)
+			if maxAttempts == dialErrorUnlimited {
+				limit = "inf"
+			}
+			lg.status(fmt.Sprintf("%s %d/%s failed: retrying", msg, dials, limit))
+			return false, nil, nil
+		},
+	})
+	var zero T
+	if ok && err == nil {
+		return data.(T), nil
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return zero, err
+}
+
+// dial is Connection.Dial (connection.go:190), through the proxy when there is one.
+func (c *connection) dial(ctx context.Context, lg opLog) (*ssh.Client, error) {
+	cfg, closer, err := c.sshConfig()
 	if err != nil {
 		return nil, err
 	}
-	timeout := time.Duration(c.PerDialTimeout) * time.Second
-	return &ssh.ClientConfig{User: c.User, Auth: auth, HostKeyCallback: hk, Timeout: timeout}, nil
-}
-
-// dial retries transient dial errors up to DialErrorLimit times (the official default is 10),
-// but fails at once on authentication or host key errors, which retrying cannot fix.
-func (c connection) dial(ctx context.Context) (*ssh.Client, error) {
-	cfg, err := c.clientConfig()
+	defer closer.Close()
+	endpoint := c.endpoint()
+	tries := c.dialErrorLimit()
+	if c.Proxy == nil {
+		return dialWithRetry(ctx, lg, "Dial", tries, func() (*ssh.Client, error) {
+			return ssh.Dial("tcp", endpoint, cfg)
+		})
+	}
+	proxyCfg, proxyCloser, err := c.Proxy.sshConfig()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	limit := c.DialErrorLimit
-	if limit <= 0 {
-		limit = 1
-	}
-	var last error
-	for attempt := 1; attempt <= limit; attempt++ {
-		client, err := ssh.Dial("tcp", c.address(), cfg)
-		if err == nil {
-			return client, nil
-		}
-		last = err
-		msg := err.Error()
-		if strings.Contains(msg, "host key mismatch") || strings.Contains(msg, "unable to authenticate") {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
-		}
-	}
-	return nil, fmt.Errorf("ssh %s@%s: %w", c.User, c.address(), last)
-}
-
-// runResult is what a remote command printed.
-type runResult struct {
-	Stdout string
-	Stderr string
-}
-
-// lineLogger forwards each complete line to log, so long scripts show progress as they go.
-type lineLogger struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	all  bytes.Buffer
-	emit func(string)
-}
-
-func (l *lineLogger) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all.Write(p)
-	if l.emit == nil {
-		return len(p), nil
-	}
-	l.buf.Write(p)
-	for {
-		line, err := l.buf.ReadString('\n')
-		if err != nil {
-			l.buf.Reset()
-			l.buf.WriteString(line)
-			break
-		}
-		l.emit(strings.TrimRight(line, "\r\n"))
-	}
-	return len(p), nil
-}
-
-func (l *lineLogger) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.emit != nil && l.buf.Len() > 0 {
-		l.emit(l.buf.String())
-		l.buf.Reset()
-	}
-}
-
-// run executes cmd in one SSH session, with stdin and env, streaming lines to the log callbacks.
-// env must reach the command (an error if the server refuses it); implicitEnv is best effort
-// (PULUMI_COMMAND_STDOUT/STDERR, which most servers' AcceptEnv does not list).
-func run(ctx context.Context, conn connection, cmd, stdin string, env, implicitEnv map[string]string,
-	logOut, logErr func(string),
-) (runResult, error) {
-	client, err := conn.dial(ctx)
+	defer proxyCloser.Close()
+	proxyClient, err := dialWithRetry(ctx, lg, "Dial proxy", c.Proxy.dialErrorLimit(), func() (*ssh.Client, error) {
+		return ssh.Dial("tcp", c.Proxy.endpoint(), proxyCfg)
+	})
 	if err != nil {
-		return runResult{}, err
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	conn, err := dialWithRetry(ctx, lg, "Dial from proxy", tries, func() (net.Conn, error) {
+		return proxyClient.Dial("tcp", endpoint)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	var chans <-chan ssh.NewChannel
+	var reqs <-chan *ssh.Request
+	sshConn, err := dialWithRetry(ctx, lg, "Dial", tries, func() (ssh.Conn, error) {
+		cc, ch, rq, err := ssh.NewClientConn(conn, endpoint, cfg)
+		chans, reqs = ch, rq
+		return cc, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	return ssh.NewClient(sshConn, chans, reqs), nil
+}
+
+// commandRun is what one run of a command needs: the Command's state at that point
+// (CommandOutputs in the official provider, whose run method this is).
+type commandRun struct {
+	cmd                    string
+	environment            map[string]string
+	addPreviousOutputInEnv *bool
+	stdout, stderr         string // the previous run's outputs
+	stdin                  *string
+	logging                *string
+}
+
+// setenvMessage is the diagnostic logAndWrapSetenvErr (commandOutputs.go:110) logs.
+func setenvMessage(key string) string {
+	return fmt.Sprintf("Unable to set '%s'. This only works if your SSH server is configured to accept\n"+
+		"\tthese variables via AcceptEnv. Alternatively, if a Bash-like shell runs the command on the remote host, you could\n"+
+		"\tprefix the command itself with the variables in the form 'VAR=value command'", key)
+}
+
+func shouldLog(logging *string, stream string) bool {
+	return logging == nil || *logging == stream || *logging == "stdoutAndStderr"
+}
+
+// run is CommandOutputs.run (commandOutputs.go:30): environment first (a refused variable is
+// an error, logged as one), then PULUMI_COMMAND_STDOUT/STDERR from the previous run when
+// addPreviousOutputInEnv is unset or true and they are not empty (a refused one is a warning),
+// stdin when not empty. The logged streams go, line by line, to status messages; a failure is
+// "<ssh error>: running <cmd>:\n<stdout and stderr as they came>"; on success the outputs lose
+// one trailing newline.
+func (r commandRun) run(ctx context.Context, lg opLog, conn *connection) (stdout, stderr string, err error) {
+	client, err := conn.dial(ctx, lg)
+	if err != nil {
+		return "", "", err
 	}
 	defer client.Close()
 	session, err := client.NewSession()
 	if err != nil {
-		return runResult{}, fmt.Errorf("ssh session: %w", err)
+		return "", "", err
 	}
 	defer session.Close()
-	for k, v := range implicitEnv {
-		_ = session.Setenv(k, v)
+
+	keys := make([]string, 0, len(r.environment))
+	for k := range r.environment {
+		keys = append(keys, k)
 	}
-	for k, v := range env {
-		if err := session.Setenv(k, v); err != nil {
-			return runResult{}, fmt.Errorf("environment %s: the SSH server refused it (it must be listed in the "+
-				"server's AcceptEnv); pass it on stdin or in the command instead", k)
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := session.Setenv(k, r.environment[k]); err != nil {
+			lg.log(diag.Error, setenvMessage(k))
+			return "", "", fmt.Errorf("could not set environment variable %q: %w", k, err)
 		}
 	}
-	out := &lineLogger{emit: logOut}
-	errw := &lineLogger{emit: logErr}
-	session.Stdout = out
-	session.Stderr = errw
-	if stdin != "" {
-		session.Stdin = strings.NewReader(stdin)
-	}
-	done := make(chan error, 1)
-	go func() { done <- session.Run(cmd) }()
-	select {
-	case <-ctx.Done():
-		_ = session.Signal(ssh.SIGTERM)
-		client.Close()
-		return runResult{}, ctx.Err()
-	case err = <-done:
-	}
-	out.flush()
-	errw.flush()
-	res := runResult{
-		Stdout: strings.TrimSuffix(out.all.String(), "\n"),
-		Stderr: strings.TrimSuffix(errw.all.String(), "\n"),
-	}
-	if err != nil {
-		var exit *ssh.ExitError
-		if errors.As(err, &exit) {
-			return res, fmt.Errorf("remote command exited with status %d\nstderr (tail):\n%s",
-				exit.ExitStatus(), tail(res.Stderr, 30))
+	if r.addPreviousOutputInEnv == nil || *r.addPreviousOutputInEnv {
+		for _, kv := range [][2]string{{"PULUMI_COMMAND_STDOUT", r.stdout}, {"PULUMI_COMMAND_STDERR", r.stderr}} {
+			if kv[1] != "" {
+				if err := session.Setenv(kv[0], kv[1]); err != nil {
+					lg.log(diag.Warning, setenvMessage(kv[0]))
+				}
+			}
 		}
-		return res, fmt.Errorf("remote command failed: %w (the SSH connection may have been cut)", err)
 	}
-	return res, nil
+	if r.stdin != nil && len(*r.stdin) > 0 {
+		session.Stdin = strings.NewReader(*r.stdin)
+	}
+
+	var outBuf, errBuf bytes.Buffer
+	both := &lockedBuffer{}
+	lines := &lineSplitter{emit: lg.status}
+	outW := []io.Writer{&outBuf, both}
+	if shouldLog(r.logging, "stdout") {
+		outW = append(outW, lines)
+	}
+	errW := []io.Writer{&errBuf, both}
+	if shouldLog(r.logging, "stderr") {
+		errW = append(errW, lines)
+	}
+	session.Stdout = io.MultiWriter(outW...)
+	session.Stderr = io.MultiWriter(errW...)
+
+	err = session.Run(r.cmd)
+	lines.flush()
+	if err != nil {
+		return "", "", fmt.Errorf("%w: running %q:\n%s", err, r.cmd, both.String())
+	}
+	return strings.TrimSuffix(outBuf.String(), "\n"), strings.TrimSuffix(errBuf.String(), "\n"), nil
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// lockedBuffer collects stdout and stderr together; the session writes them from two goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-// copyFile uploads a local file to remotePath over SFTP, through a temporary name and a rename,
-// so a cut connection never leaves a half-written file under the final name.
-func copyFile(ctx context.Context, conn connection, localPath, remotePath string) error {
-	client, err := conn.dial(ctx)
-	if err != nil {
-		return err
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lineSplitter cuts what both logged streams write (one pipe in the official provider) into
+// lines as bufio.ScanLines does: at "\n", dropping one "\r" before it; the last line, if it has
+// no newline, at the end.
+type lineSplitter struct {
+	mu   sync.Mutex
+	buf  []byte
+	emit func(string)
+}
+
+func (l *lineSplitter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(string(dropCR(l.buf[:i])))
+		l.buf = l.buf[i+1:]
 	}
-	defer client.Close()
-	sc, err := sftp.NewClient(client)
-	if err != nil {
-		return fmt.Errorf("sftp: %w (is the SFTP subsystem enabled on the server?)", err)
+	return len(p), nil
+}
+
+func (l *lineSplitter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.emit(string(dropCR(l.buf)))
+		l.buf = nil
 	}
-	defer sc.Close()
-	src, err := os.Open(localPath)
-	if err != nil {
-		return fmt.Errorf("source: %w", err)
+}
+
+func dropCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
 	}
-	defer src.Close()
-	if err := sc.MkdirAll(path.Dir(remotePath)); err != nil {
-		return fmt.Errorf("sftp mkdir %s: %w", path.Dir(remotePath), err)
-	}
-	tmp := remotePath + ".part"
-	dst, err := sc.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("sftp create %s: %w", tmp, err)
-	}
-	if _, err := io.Copy(dst, bufio.NewReaderSize(src, 1<<20)); err != nil {
-		dst.Close()
-		_ = sc.Remove(tmp)
-		return fmt.Errorf("sftp upload %s: %w", remotePath, err)
-	}
-	if err := dst.Close(); err != nil {
-		return fmt.Errorf("sftp close %s: %w", tmp, err)
-	}
-	if err := sc.PosixRename(tmp, remotePath); err != nil {
-		return fmt.Errorf("sftp rename %s: %w", remotePath, err)
-	}
-	return nil
+	return b
 }
