@@ -37,7 +37,7 @@ describe("parseConfig", () => {
     });
     assert.deepEqual(c.app, {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
-      script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60,
+      script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60, healthSettle: 5,
       keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {},
       provenance: undefined, generatedSecrets: [],
     });
@@ -48,12 +48,13 @@ describe("parseConfig", () => {
     const c = parse({
       "vps:port": "2222", "app:name": "api", "app:artifact": "/abs/a.tar.gz", "app:script": "build/main.js",
       "app:port": "8080", "app:instances": "4", "app:healthPath": "/healthz?deep=1", "app:healthTimeout": "90",
-      "app:keepReleases": "3", "app:migrate": "", "app:backup": "", "app:lockTimeout": "5",
+      "app:keepReleases": "3", "app:migrate": "", "app:backup": "", "app:lockTimeout": "5", "app:healthSettle": "0",
       "app:env": JSON.stringify({ DATABASE_URL: "file:/x.db", N: 3, TRICKY: "a'b\"c $(x) `y`\nz" }),
     });
     assert.equal(c.vps.port, 2222);
     assert.equal(c.app.artifact, "/abs/a.tar.gz");
     assert.equal(c.app.migrate, "");
+    assert.equal(c.app.healthSettle, 0);
     assert.deepEqual(c.app.env, { DATABASE_URL: "file:/x.db", N: "3", TRICKY: "a'b\"c $(x) `y`\nz" });
   });
 
@@ -93,6 +94,7 @@ describe("parseConfig", () => {
     ["script outside the release", { "app:script": "../x.js" }, /^app:script: expected a relative path inside the release/],
     ["keepReleases below 2", { "app:keepReleases": "1" }, /^app:keepReleases: expected an integer 2-100, got "1"/],
     ["healthTimeout not a number", { "app:healthTimeout": "soon" }, /^app:healthTimeout: expected an integer 1-3600/],
+    ["healthSettle negative", { "app:healthSettle": "-1" }, /^app:healthSettle: expected an integer 0-600/],
     ["negative lockTimeout", { "app:lockTimeout": "-1" }, /^app:lockTimeout: expected an integer 0-3600/],
     ["multi-line migrate", { "app:migrate": "a\nb" }, /^app:migrate: expected one line/],
     ["env not an object", { "app:env": "[1]" }, /^app:env: expected an object of NAME: value/],

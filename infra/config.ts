@@ -37,6 +37,12 @@ export interface AppConfig {
   healthPath: string;
   /** Seconds the new release has to become healthy. Default 60. */
   healthTimeout: number;
+  /**
+   * Seconds the new release, started alone in preflight, must then stay healthy with its process
+   * alive before anything live is touched: a release that dies seconds after it answers is refused
+   * there. Default 5; 0 disables.
+   */
+  healthSettle: number;
   /** Releases kept on the VPS (the live one and the one before it are never pruned). Default 5. */
   keepReleases: number;
   /** Run in the new release before the switch; empty disables. Default `npx prisma migrate deploy`. */
@@ -97,6 +103,7 @@ export const DEFAULTS = {
   instances: 2,
   healthPath: "/health",
   healthTimeout: 60,
+  healthSettle: 5,
   keepReleases: 5,
   migrate: "npx prisma migrate deploy",
   backup: "auto",
@@ -215,6 +222,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     bad("app:healthPath", "expected a URL path starting with /", healthPath, set("app:healthPath", DEFAULTS.healthPath));
   }
   const healthTimeout = integer("app:healthTimeout", DEFAULTS.healthTimeout, 1, 3600);
+  const healthSettle = integer("app:healthSettle", DEFAULTS.healthSettle, 0, 600);
   const keepReleases = integer("app:keepReleases", DEFAULTS.keepReleases, 2, 100);
   const lockTimeout = integer("app:lockTimeout", DEFAULTS.lockTimeout, 0, 3600);
   const migrate = raw("app:migrate") ?? DEFAULTS.migrate;
@@ -253,6 +261,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
       instances,
       healthPath,
       healthTimeout,
+      healthSettle,
       keepReleases,
       migrate,
       backup,

@@ -81,7 +81,7 @@ describe("components under mocks", () => {
     host: "127.0.0.1", port: 2222, user: "deploy", privateKey: pulumi.secret(SECRET_KEY), hostKey: "ssh-ed25519 AAAA",
   };
   const app = {
-    name: "api", script: "dist/server.js", port: 3000, healthPath: "/health", healthTimeout: 60, keepReleases: 5,
+    name: "api", script: "dist/server.js", port: 3000, healthPath: "/health", healthTimeout: 60, healthSettle: 5, keepReleases: 5,
     migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120,
   };
   let outputs: Record<string, pulumi.Output<string>>;

@@ -19,7 +19,7 @@ export interface ReleaseArgs {
    */
   target: { kind: "deploy"; releaseId: string; artifact: { path: string; sha256: string } } | { kind: "activate"; releaseId: string };
   /** The app settings the release script needs (see AppConfig for each field and its default). */
-  app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "keepReleases" | "migrate" |
+  app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "healthSettle" | "keepReleases" | "migrate" |
     "backup" | "lockTimeout">;
   /**
    * Where the connection leads (`user@host:port hostKey`): a new one uploads the artifact again, as
@@ -79,6 +79,7 @@ export class Release extends pulumi.ComponentResource {
       port: args.app.port,
       healthPath: args.app.healthPath,
       healthTimeout: args.app.healthTimeout,
+      healthSettle: args.app.healthSettle,
       keepReleases: args.app.keepReleases,
       migrate: args.app.migrate,
       backup: args.app.backup,

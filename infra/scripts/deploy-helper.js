@@ -4,7 +4,7 @@
 // library: the ecosystem file takes the app's environment from it, and the TypeScript side takes
 // the health rule and the revisions.log reader from it, so each exists once.
 //   node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD...   CMD in RELEASE_DIR with the app's env
-//   node deploy-helper.js ECOSYSTEM health URL RELEASE_ID SECONDS [PID]  poll URL until healthy (isHealthy)
+//   node deploy-helper.js ECOSYSTEM health URL RELEASE_ID SECONDS [PID [SETTLE]]  poll URL until healthy (isHealthy)
 //   node deploy-helper.js ECOSYSTEM free-port                            a free TCP port on 127.0.0.1
 //   node deploy-helper.js ECOSYSTEM sqlite-backup DIR PREFIX             copy a file: DATABASE_URL into DIR
 //   node deploy-helper.js ECOSYSTEM record FILE ID PREV RESULT SOURCE    append an activation to revisions.log
@@ -135,9 +135,11 @@ function previousOf(revisions, id) {
 
 /**
  * Polls `url` until isHealthy, or `seconds` pass, or process `pid` (when given) has exited.
- * Resolves with the line to print: `healthy after 0.5s: URL BODY`, or `health: URL: why; waited
- * Ns; last: ...` (then ok is false). `intervalMs` between attempts.
- * @param {{ url: string, want: string, seconds: number, pid?: number, intervalMs?: number }} o
+ * With `settle` seconds, it then goes on polling: the answer must stay healthy, and the process
+ * alive, that long (a release that dies seconds after it answers is refused). Resolves with the
+ * lines to print: `healthy after 0.5s: URL BODY` (and `settled: ...`), or `health: URL: why;
+ * waited Ns; last: ...` (then ok is false). `intervalMs` between attempts.
+ * @param {{ url: string, want: string, seconds: number, pid?: number, settle?: number, intervalMs?: number }} o
  * @returns {Promise<{ ok: boolean, line: string }>}
  */
 function pollHealth(o) {
@@ -146,20 +148,32 @@ function pollHealth(o) {
   const deadline = started + o.seconds * 1000;
   const waited = () => ((Date.now() - started) / 1000).toFixed(1) + "s";
   let last = "no answer yet";
+  /** @type {{ line: string, until: number } | undefined} set once healthy, while settling */
+  let settling;
+  const alive = () => {
+    if (!o.pid) return true;
+    try {
+      process.kill(o.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return new Promise((resolve) => {
     /** @param {string} why */
     const fail = (why) => resolve({ ok: false, line: `health: ${o.url}: ${why}; waited ${waited()}; last: ${last}` });
     const retry = () => {
-      if (o.pid) {
-        try {
-          process.kill(o.pid, 0);
-        } catch {
-          return fail("the process exited before it became healthy");
-        }
+      if (settling) {
+        if (!alive()) return fail(`the process exited ${settledFor()} after it answered healthy, within the ${o.settle}s settle window (app:healthSettle)`);
+        if (last !== "healthy") return fail(`unhealthy ${settledFor()} after it answered healthy, within the ${o.settle}s settle window (app:healthSettle)`);
+        if (Date.now() >= settling.until) return resolve({ ok: true, line: `${settling.line}\nsettled: healthy and alive for ${o.settle}s` });
+        return setTimeout(attempt, 250);
       }
+      if (!alive()) return fail("the process exited before it became healthy");
       if (Date.now() >= deadline) return fail(`not healthy after ${o.seconds}s`);
       setTimeout(attempt, o.intervalMs ?? 100);
     };
+    const settledFor = () => (settling ? ((Date.now() - (settling.until - (o.settle ?? 0) * 1000)) / 1000).toFixed(1) + "s" : "");
     const attempt = () => {
       const req = http.get(o.url, { timeout: 2000, headers: { connection: "close" } }, (res) => {
         let body = "";
@@ -169,7 +183,14 @@ function pollHealth(o) {
         });
         res.on("end", () => {
           const status = res.statusCode ?? 0;
-          if (isHealthy(status, body, o.want)) return resolve({ ok: true, line: `healthy after ${waited()}: ${o.url} ${body.slice(0, 300)}` });
+          if (isHealthy(status, body, o.want)) {
+            last = "healthy";
+            if (settling) return retry();
+            const line = `healthy after ${waited()}: ${o.url} ${body.slice(0, 300)}`;
+            if (!o.settle) return resolve({ ok: true, line });
+            settling = { line, until: Date.now() + o.settle * 1000 };
+            return retry();
+          }
           last = `status ${status}, body ${JSON.stringify(body.slice(0, 200))}` + (o.want ? ` (want release ${JSON.stringify(o.want)})` : "");
           retry();
         });
@@ -187,7 +208,7 @@ function pollHealth(o) {
 module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth };
 
 // --- the command line ---------------------------------------------------------------------
-const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID] | " +
+const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
   "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID";
 
 /** @returns {never} */
@@ -206,17 +227,30 @@ function settingsOf(ecosystem) {
   return s;
 }
 
+/** Names the file `exec` creates when the command sends PM2's 'ready'. */
+const READY_FILE_VAR = "VPS_RELEASE_READY_FILE";
+
 /** @param {Settings} s @param {string[]} args */
 function execCommand(s, args) {
   const sep = args.indexOf("--");
   if (sep < 1 || sep === args.length - 1) usage();
   const [dir, port] = args.slice(0, sep);
   const cmd = args.slice(sep + 1);
+  // READY_FILE_VAR set: the command gets an IPC channel, as under PM2, and a `process.send('ready')`
+  // (PM2's wait_ready contract) is recorded by creating that file.
+  const readyFile = process.env[READY_FILE_VAR];
+  const env = Object.assign({}, process.env, appEnv(s, dir, port ? Number(port) : 0));
+  delete env[READY_FILE_VAR];
   const child = require("child_process").spawn(cmd[0], cmd.slice(1), {
     cwd: dir,
-    env: Object.assign({}, process.env, appEnv(s, dir, port ? Number(port) : 0)),
-    stdio: "inherit",
+    env,
+    stdio: readyFile ? ["inherit", "inherit", "inherit", "ipc"] : "inherit",
   });
+  if (readyFile) {
+    child.on("message", (m) => {
+      if (m === "ready") fs.writeFileSync(readyFile, "");
+    });
+  }
   for (const sig of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code === null ? 128 + (signal === "SIGTERM" ? 15 : 2) : code));
   child.on("error", (e) => {
@@ -271,9 +305,9 @@ if (require.main === module) {
       execCommand(settingsOf(ecosystem), args);
       break;
     case "health": {
-      const [url, want, seconds, pid] = args;
+      const [url, want, seconds, pid, settle] = args;
       if (!url || !seconds) usage();
-      pollHealth({ url, want: want ?? "", seconds: Number(seconds), pid: pid ? Number(pid) : undefined }).then((r) => {
+      pollHealth({ url, want: want ?? "", seconds: Number(seconds), pid: pid ? Number(pid) : undefined, settle: settle ? Number(settle) : 0 }).then((r) => {
         (r.ok ? console.log : console.error)(r.line);
         process.exit(r.ok ? 0 : 1);
       });

@@ -255,9 +255,11 @@ migrate() {
 # --- preflight --------------------------------------------------------------------------------
 
 # preflight_start NEW_DIR SCRIPT PORT LOG: the new release alone on PORT with the live environment,
-# in its own session (so the whole tree can be stopped); prints its pid.
+# in its own session (so the whole tree can be stopped), with an IPC channel as under PM2: a
+# `process.send('ready')` creates NEW_DIR/.sends-ready (see ready_mode). Prints its pid.
 preflight_start() {
-  setsid node "$HELPER" "$ECOSYSTEM" exec "$1" "$3" -- node "$1/$2" >"$4" 2>&1 &
+  rm -f "$1/.sends-ready"
+  VPS_RELEASE_READY_FILE="$1/.sends-ready" setsid node "$HELPER" "$ECOSYSTEM" exec "$1" "$3" -- node "$1/$2" >"$4" 2>&1 &
   echo "$!"
 }
 
@@ -268,14 +270,29 @@ preflight_stop() {
   wait "$1" 2>/dev/null || true
 }
 
-# preflight_check PID PORT ID TIMEOUT LOG: waits until the preflight run answers healthy as ID;
-# fails, with the tail of its output, when it exits or TIMEOUT passes first.
+# preflight_check PID PORT ID TIMEOUT SETTLE LOG: waits until the preflight run answers healthy as
+# ID, then SETTLE seconds more in which it must stay healthy and alive; fails, with the tail of its
+# output, when it exits, turns unhealthy or TIMEOUT passes first.
 preflight_check() {
-  local pid="$1" port="$2" id="$3" timeout="$4" log="$5"
-  if ! node "$HELPER" "$ECOSYSTEM" health "http://127.0.0.1:$port$HEALTH_PATH" "$id" "$timeout" "$pid"; then
+  local pid="$1" port="$2" id="$3" timeout="$4" settle="$5" log="$6"
+  if ! node "$HELPER" "$ECOSYSTEM" health "http://127.0.0.1:$port$HEALTH_PATH" "$id" "$timeout" "$pid" "$settle"; then
     echo "--- tail of the preflight run ($log) ---" >&2
     tail -n 25 "$log" >&2
     fail "release $id did not become healthy when started alone on port $port; nothing live was touched"
+  fi
+}
+
+# ready_mode NEW_DIR: says how PM2 will count the release's workers up. An app that sent 'ready' in
+# preflight gets wait_ready (PM2 waits for the message); one that never did is up when it listens,
+# as cluster mode routes only to listening workers: waiting for a 'ready' that never comes would
+# cost listen_timeout per worker on every reload. The ecosystem file reads NEW_DIR/.sends-ready.
+ready_mode() {
+  # An app sends 'ready' right after it listens: give the message a moment to arrive.
+  [ -f "$1/.sends-ready" ] || sleep 0.5
+  if [ -f "$1/.sends-ready" ]; then
+    echo "ready: the app sends 'ready' (PM2 wait_ready): a worker counts as up when it says so"
+  else
+    echo "ready: the app never sent 'ready' in preflight: a worker counts as up when it listens (PM2 wait_ready off)"
   fi
 }
 

@@ -223,7 +223,7 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       writeFileSync(incomingArtifact(root, sha), bytes);
       const text = releaseScript({
         kind: "deploy", root, stack: "p/s", releaseId: id, appName: "app", script: "dist/server.js", port,
-        healthPath: "/health", healthTimeout: 2, keepReleases: 5, migrate: "", backup: "", lockTimeout: 5, source: "pulumi up",
+        healthPath: "/health", healthTimeout: 2, healthSettle: 1, keepReleases: 5, migrate: "", backup: "", lockTimeout: 5, source: "pulumi up",
         sha256: sha, incoming: incomingArtifact(root, sha),
       });
       const file = path.join(tmp, `release-${id}.sh`);

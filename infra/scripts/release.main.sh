@@ -92,7 +92,8 @@ fi
 step preflight
 spare="$(node "$HELPER" "$ECOSYSTEM" free-port)"
 RUN[preflight]="$(preflight_start "$NEW_DIR" "$APP_SCRIPT" "$spare" "$PREFLIGHT_LOG")"
-preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$PREFLIGHT_LOG"
+preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$HEALTH_SETTLE" "$PREFLIGHT_LOG"
+ready_mode "$NEW_DIR"
 preflight_stop "${RUN[preflight]}"
 RUN[preflight]=""
 

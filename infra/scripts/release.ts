@@ -26,6 +26,8 @@ interface Common {
   healthPath: string;
   /** Seconds for the preflight and the live health check, each. */
   healthTimeout: number;
+  /** Seconds the preflight run must then stay healthy and alive; 0: none. */
+  healthSettle: number;
   /** Releases to keep (the live and the previous one are always kept). */
   keepReleases: number;
   /** Migration command, empty to skip. */
@@ -88,6 +90,7 @@ export function releaseScript(input: ReleaseInput): string {
       APP_PORT: input.port,
       HEALTH_PATH: input.healthPath,
       HEALTH_TIMEOUT: input.healthTimeout,
+      HEALTH_SETTLE: input.healthSettle,
       KEEP_RELEASES: input.keepReleases,
       MIGRATE: input.migrate,
       BACKUP: input.backup,

@@ -18,7 +18,7 @@ import { ReleaseInput, releaseScript } from "./release";
 const ROOT = "/home/deploy/htdocs/api.example.com";
 const common = {
   root: ROOT, stack: "vps-release/production", releaseId: "0123456789ab", appName: "blue-video-backend", script: "dist/server.js", port: 3000,
-  healthPath: "/health", healthTimeout: 60, keepReleases: 5, migrate: "npx prisma migrate deploy",
+  healthPath: "/health", healthTimeout: 60, healthSettle: 5, keepReleases: 5, migrate: "npx prisma migrate deploy",
   backup: "auto", lockTimeout: 120, source: "pulumi up",
 };
 const deploy: ReleaseInput = { kind: "deploy", ...common, sha256: "ab".repeat(32), incoming: `${ROOT}/.incoming/x.upload` };
