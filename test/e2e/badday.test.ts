@@ -1,0 +1,128 @@
+// Bad days, round two (issue 16), end to end on the local VPS with the load client running: a
+// migrate command that is not Prisma's really runs (and its failure is refused), a release that
+// dies seconds after it answers is refused in preflight, and an app that never sends PM2's 'ready'
+// reloads without waiting listen_timeout per worker.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Artifacts, freePort, getJson, LoadStats, localVps, projectRoot, sshRun, startLoad, TestStack, Vps } from "../../driver/local";
+
+describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
+  let vps: Vps;
+  let stack: TestStack;
+  let root: string;
+  let health: string;
+  let artifacts: Artifacts;
+  const live = async () => ((await getJson(health)).body as { release?: string }).release;
+  const served = (stats: LoadStats, what: string) => {
+    assert.equal(stats.failed, 0, `${what}: ${JSON.stringify(stats)}`);
+    assert.ok(stats.ok > 10, `${what}: ${JSON.stringify(stats)}`);
+  };
+  const edit = (name: string, change: (server: string) => string) =>
+    artifacts.variant(name, (d) => {
+      const file = path.join(d, "dist", "server.js");
+      writeFileSync(file, change(readFileSync(file, "utf8")));
+    });
+  const underLoad = async <T>(fn: () => T): Promise<{ result: T; stats: LoadStats }> => {
+    const load = await startLoad(health);
+    try {
+      const result = fn();
+      return { result, stats: await load.stop() };
+    } finally {
+      await load.stop();
+    }
+  };
+  const migrateRuns = () => Number(sshRun(vps, `wc -l < ${root}/shared/migrate-runs 2>/dev/null || echo 0`).stdout.trim());
+
+  before(async () => {
+    vps = localVps();
+    artifacts = new Artifacts();
+    stack = new TestStack(projectRoot, "e2e-badday");
+    root = `${vps.root}-${stack.name}`;
+    const port = await freePort();
+    health = `http://127.0.0.1:${port}/health`;
+    stack.useVps(vps, port, { root });
+    stack.setConfig("app:healthTimeout", "20");
+    stack.setConfig("app:healthSettle", "4");
+    // A migrate command of the app's own (not Prisma's): it runs in the release with the app's env.
+    stack.setConfig("app:migrate", `bash -c 'echo "$RELEASE_ID" >> ../../shared/migrate-runs'`);
+    stack.setConfig("app:artifact", artifacts.a.file);
+    const r = stack.up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  after(() => {
+    sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
+    stack?.remove();
+    artifacts?.remove();
+  });
+
+  it("a migrate command that is not Prisma's runs for every new release, even with the same migration files", async () => {
+    assert.equal(migrateRuns(), 1);
+    const b = edit("b", (s) => `${s}\n// release b\n`);
+    stack.setConfig("app:artifact", b.file);
+    const { result: r, stats } = await underLoad(() => stack.up());
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    served(stats, "release b");
+    assert.equal(migrateRuns(), 2, "the custom migrate command was skipped");
+    assert.equal(await live(), b.id);
+  });
+
+  it("a failing migrate command is refused; the live release keeps serving", async () => {
+    const before = await live();
+    stack.setConfig("app:migrate", "bash -c 'echo migration broke >&2; exit 3'");
+    const c = edit("c", (s) => `${s}\n// release c\n`);
+    stack.setConfig("app:artifact", c.file);
+    const { result: r, stats } = await underLoad(() => stack.up());
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout + r.stderr, /migration failed: bash -c 'echo migration broke >&2; exit 3'/);
+    served(stats, "failed migration");
+    assert.equal(await live(), before);
+    stack.setConfig("app:migrate", "");
+  });
+
+  it("a release that dies 2 s after it answers is refused in preflight, with 0 failed requests", async () => {
+    const before = await live();
+    const dying = edit("dying", (s) => `setTimeout(() => process.exit(1), 2000);\n${s}`);
+    stack.setConfig("app:artifact", dying.file);
+    const { result: r, stats } = await underLoad(() => stack.up());
+    const text = r.stdout + r.stderr;
+    assert.notEqual(r.status, 0, text);
+    assert.match(text, /the process exited \d+\.\ds after it answered healthy, within the 4s settle window \(app:healthSettle\)/);
+    assert.match(text, new RegExp(`release ${dying.id} failed at step preflight`));
+    served(stats, "dying release");
+    assert.equal(await live(), before);
+  });
+
+  it("an app that never sends 'ready' reloads without waiting for it, with 0 failed requests", async () => {
+    const readyless = edit("readyless", (s) => {
+      assert.match(s, /process\.send\?\.\('ready'\)/, "examples/backend no longer sends ready this way");
+      return s.replace(/process\.send\?\.\('ready'\);?/, "");
+    });
+    stack.setConfig("app:artifact", readyless.file);
+    const { result: r, stats } = await underLoad(() => stack.up());
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    served(stats, "ready-less release");
+    assert.equal(await live(), readyless.id);
+    const steps = stack.outputs().releaseSteps as { name: string; seconds: number }[];
+    const reload = steps.find((s) => s.name === "reload")?.seconds ?? NaN;
+    console.log(`ready-less app, 2 workers: step reload ${reload}s`);
+    // PM2 would wait listen_timeout (15 s) per worker for a 'ready' that never comes.
+    assert.ok(reload < 15, `reload took ${reload}s: PM2 waited for 'ready'`);
+    const log = sshRun(vps, `tail -n 60 ${root}/shared/logs/release.log`).stdout;
+    assert.match(log, /ready: the app never sent 'ready' in preflight: a worker counts as up when it listens/);
+  });
+
+  it("an app that sends 'ready' is told so, and keeps wait_ready", async () => {
+    const d = edit("d", (s) => `${s}\n// release d\n`);
+    stack.setConfig("app:artifact", d.file);
+    const r = stack.up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const log = sshRun(vps, `tail -n 60 ${root}/shared/logs/release.log`).stdout;
+    assert.match(log, /ready: the app sends 'ready' \(PM2 wait_ready\)/);
+    const jlist = sshRun(vps, "pm2 jlist").stdout;
+    const app = (JSON.parse(jlist) as { name: string; pm2_env: { wait_ready?: boolean } }[]).find((p) => p.name === stack.name);
+    assert.equal(app?.pm2_env.wait_ready, true);
+  });
+});
