@@ -1,9 +1,13 @@
-// Release artifacts: hash them, pack them reproducibly, and inspect them before anything trusts them.
-// Pure Node: no Pulumi, so the packaging CLI and the tests use it as is.
+// Release artifacts: hash them, pack them reproducibly, and the release-archive rules they must keep
+// before anything trusts them (the tar format itself is tar.ts). Pure Node: no Pulumi, so the
+// packaging CLI and the tests use it as is.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
+import { ArchiveEntry, BLOCK, gunzipBuffer, gunzipFile, padding, TarReader, tarHeaders } from "./tar";
+
+export type { ArchiveEntry, EntryType } from "./tar";
 
 /** Entries an archive may hold before inspectArchive refuses it (InspectOptions.maxEntries). */
 export const DEFAULT_MAX_ENTRIES = 200_000;
@@ -26,23 +30,6 @@ export const UNSAFE_PATH = /^\/|(^|\/)\.\.(\/|$)/;
 export const REFUSED_TYPEFLAGS: readonly string[] = ["3", "4", "6"];
 /** Matches the mode column of a `tar -tv` line for a refused type (c, b, p), e.g. `crw-r--r--`. */
 export const REFUSED_TAR_TV_MODE = /^[cbp]/;
-
-export type EntryType = "file" | "directory" | "symlink" | "hardlink" | "character-device" | "block-device" | "fifo" | "unsupported";
-
-export interface ArchiveEntry {
-  /** Path as stored, after ustar prefix, PAX and GNU long names (folders usually end in `/`). */
-  path: string;
-  type: EntryType;
-  /** The tar type flag as stored ("0" for a NUL flag). */
-  typeflag: string;
-  mode: number;
-  size: number;
-  /** Target of a symlink or hard link; "" for other entries. */
-  linkpath: string;
-  mtime: number;
-  uid: number;
-  gid: number;
-}
 
 export interface InspectResult {
   entries: ArchiveEntry[];
@@ -97,10 +84,6 @@ export function isReleaseId(s: string): boolean {
 
 // ---- packing ----
 
-const BLOCK = 512;
-const TYPE_NAMES: Record<string, EntryType> = {
-  "0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "character-device", "4": "block-device", "5": "directory", "6": "fifo",
-};
 
 /**
  * A gzip'd ustar archive of `entries` under `root` whose bytes depend only on the paths, contents,
@@ -178,208 +161,58 @@ function specialKind(stat: fs.Stats): string {
   return "special file";
 }
 
-function padding(size: number): number {
-  return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-
-/** The header blocks of one entry: a PAX 'x' header first when the path or target is too long for ustar. */
-function tarHeaders(entry: ArchiveEntry): Buffer[] {
-  const pax: string[] = [];
-  const name = Buffer.from(entry.path);
-  let prefix: Buffer = Buffer.alloc(0);
-  let short: Buffer = name;
-  if (name.length > 100) {
-    const split = splitUstarName(name);
-    if (split) [prefix, short] = split;
-    else {
-      pax.push(paxRecord("path", entry.path));
-      short = name.subarray(0, 100);
-    }
-  }
-  let link = Buffer.from(entry.linkpath);
-  if (link.length > 100) {
-    pax.push(paxRecord("linkpath", entry.linkpath));
-    link = link.subarray(0, 100);
-  }
-  const out: Buffer[] = [];
-  if (pax.length) {
-    const body = Buffer.from(pax.join(""));
-    out.push(ustarHeader(Buffer.from("././@PaxHeader"), Buffer.alloc(0), "x", 0o644, body.length, Buffer.alloc(0)));
-    out.push(body, Buffer.alloc(padding(body.length)));
-  }
-  out.push(ustarHeader(short, prefix, entry.typeflag, entry.mode, entry.size, link));
-  return out;
-}
-
-/** Splits a long path at a `/` into a ustar prefix (<= 155 bytes) and name (<= 100 bytes), longest prefix first. */
-function splitUstarName(name: Buffer): [Buffer, Buffer] | undefined {
-  for (let i = Math.min(155, name.length - 1); i > 0; i--) {
-    if (name[i] === 0x2f && name.length - i - 1 <= 100 && name.length - i - 1 > 0) return [name.subarray(0, i), name.subarray(i + 1)];
-  }
-  return undefined;
-}
-
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  const n = Buffer.byteLength(body);
-  let digits = 1;
-  while (String(n + digits).length > digits) digits++;
-  return `${n + digits}${body}`;
-}
-
-function ustarHeader(name: Buffer, prefix: Buffer, typeflag: string, mode: number, size: number, link: Buffer): Buffer {
-  const h = Buffer.alloc(BLOCK);
-  name.copy(h, 0);
-  writeOctal(h, 100, 8, mode);
-  writeOctal(h, 108, 8, 0); // uid
-  writeOctal(h, 116, 8, 0); // gid
-  writeOctal(h, 124, 12, size);
-  writeOctal(h, 136, 12, 0); // mtime
-  h.write(typeflag, 156, "latin1");
-  link.copy(h, 157);
-  h.write("ustar\u000000", 257, "latin1");
-  writeOctal(h, 329, 8, 0); // devmajor
-  writeOctal(h, 337, 8, 0); // devminor
-  prefix.copy(h, 345);
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(`${sum.toString(8).padStart(6, "0")}\u0000 `, 148, "latin1");
-  return h;
-}
-
-function writeOctal(h: Buffer, offset: number, length: number, value: number): void {
-  const digits = value.toString(8).padStart(length - 1, "0");
-  if (digits.length > length - 1) throw new Error(`packDirectory: ${value} does not fit a ${length}-byte tar field (files are limited to 8 GiB)`);
-  h.write(`${digits}\u0000`, offset, "latin1");
-}
-
 // ---- inspecting ----
 
 /** Reads a gzip'd tar and lists every rule it breaks (see ARCHIVE_RULES); never throws. */
 export function inspectArchive(buf: Buffer, options: InspectOptions = {}): InspectResult {
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  const entries: ArchiveEntry[] = [];
-  if (buf.length < 2 || buf[0] !== 0x1f || buf[1] !== 0x8b) return { entries, problems: ["archive: not a gzip file"] };
-  let tar: Buffer;
+  if (buf.length < 2 || buf[0] !== 0x1f || buf[1] !== 0x8b) return { entries: [], problems: ["archive: not a gzip file"] };
+  return inspectWith((onOutput, maxBytes) => gunzipBuffer(buf, onOutput, maxBytes), options);
+}
+
+/**
+ * inspectArchive of a file, streamed: memory stays flat whatever the archive unpacks to (a 28 MB
+ * gzip of 6 GiB of zeros is refused at maxBytes without holding any of it).
+ */
+export function inspectArchiveFile(file: string, options: InspectOptions = {}): InspectResult {
+  const head = Buffer.alloc(2);
+  const fd = fs.openSync(file, "r");
   try {
-    tar = zlib.gunzipSync(buf, { maxOutputLength: maxBytes });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === "ERR_BUFFER_TOO_LARGE" ? `more than ${maxBytes} bytes once gunzipped` : `truncated or corrupt gzip (${e.message})`;
-    return { entries, problems: [`archive: ${why}`] };
+    if (fs.readSync(fd, head, 0, 2, 0) < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return { entries: [], problems: ["archive: not a gzip file"] };
+  } finally {
+    fs.closeSync(fd);
   }
-  const problems = parseTar(tar, maxEntries, entries);
-  problems.push(...checkEntries(entries, true));
-  return { entries, problems };
+  return inspectWith((onOutput, maxBytes) => gunzipFile(file, onOutput, maxBytes), options);
+}
+
+type Gunzip = (onOutput: (out: Buffer) => void, maxBytes: number) => string | undefined;
+
+function inspectWith(gunzip: Gunzip, options: InspectOptions): InspectResult {
+  const reader = new TarReader(options.maxEntries ?? DEFAULT_MAX_ENTRIES);
+  // The whole stream is gunzipped (and counted against maxBytes) even after the end-of-archive
+  // block: what follows it would still be unpacked by the VPS's gzip.
+  const gzipProblem = gunzip((out) => {
+    if (!reader.done) reader.push(out);
+  }, options.maxBytes ?? DEFAULT_MAX_BYTES);
+  if (gzipProblem) return { entries: reader.entries, problems: [gzipProblem] };
+  reader.end();
+  const problems = reader.problem ? [reader.problem] : [];
+  problems.push(...checkEntries(reader.entries, true));
+  return { entries: reader.entries, problems };
 }
 
 /** Throws an Error listing every problem of the archive; returns its entries when it is safe. */
 export function assertSafeArchive(buf: Buffer, options: InspectOptions = {}): ArchiveEntry[] {
-  const { entries, problems } = inspectArchive(buf, options);
+  return entriesOrThrow(inspectArchive(buf, options));
+}
+
+/** assertSafeArchive of a file, in constant memory. */
+export function assertSafeArchiveFile(file: string, options: InspectOptions = {}): ArchiveEntry[] {
+  return entriesOrThrow(inspectArchiveFile(file, options));
+}
+
+function entriesOrThrow({ entries, problems }: InspectResult): ArchiveEntry[] {
   if (problems.length) throw new Error(`unsafe release archive (${problems.length} problem${problems.length > 1 ? "s" : ""}):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   return entries;
-}
-
-function parseTar(tar: Buffer, maxEntries: number, entries: ArchiveEntry[]): string[] {
-  let pax: Map<string, string> = new Map();
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  for (let off = 0; off + BLOCK <= tar.length; ) {
-    const h = tar.subarray(off, off + BLOCK);
-    if (h.every((b) => b === 0)) return [];
-    const stored = readNumber(h, 148, 8);
-    if (stored === undefined || !checksumMatches(h, stored)) return [`archive: corrupt tar header at byte ${off} (bad checksum)`];
-    const typeflag = h[156] === 0 ? "0" : String.fromCharCode(h[156]);
-    const ustar = h.toString("latin1", 257, 265) === "ustar\u000000";
-    const rawName = cString(h, 0, 100);
-    const name = pax.get("path") ?? longName ?? (ustar && h[345] !== 0 ? `${cString(h, 345, 155)}/${rawName}` : rawName);
-    const isMeta = ["x", "g", "L", "K"].includes(typeflag);
-    const size = !isMeta && pax.has("size") ? Number(pax.get("size")) : readNumber(h, 124, 12);
-    if (size === undefined || !Number.isSafeInteger(size) || size < 0) return [`entry ${q(name)}: corrupt tar header (bad size)`];
-    const start = off + BLOCK;
-    if (start + size > tar.length) return [`entry ${q(name)}: truncated (${size} bytes announced, ${tar.length - start} left)`];
-    const data = tar.subarray(start, start + size);
-    off = start + size + padding(size);
-    if (typeflag === "x" || typeflag === "g") {
-      const records = parsePax(data);
-      if (!records) return [`archive: corrupt PAX header at byte ${start - BLOCK}`];
-      if (typeflag === "x") pax = records;
-      else if (records.has("path") || records.has("linkpath")) return [`archive: a global PAX header sets ${records.has("path") ? "path" : "linkpath"} for every entry`];
-      continue;
-    }
-    if (typeflag === "L" || typeflag === "K") {
-      const value = cString(data, 0, data.length);
-      if (typeflag === "L") longName = value;
-      else longLink = value;
-      continue;
-    }
-    if (entries.length >= maxEntries) return [`archive: more than ${maxEntries} entries (refused at ${q(name)})`];
-    const type = TYPE_NAMES[typeflag] ?? "unsupported";
-    entries.push({
-      path: name,
-      type,
-      typeflag,
-      mode: readNumber(h, 100, 8) ?? 0,
-      size,
-      linkpath: pax.get("linkpath") ?? longLink ?? cString(h, 157, 100),
-      mtime: readNumber(h, 136, 12) ?? 0,
-      uid: readNumber(h, 108, 8) ?? 0,
-      gid: readNumber(h, 116, 8) ?? 0,
-    });
-    // Why: tar implementations disagree on whether links and folders carry data; refuse the ambiguity.
-    if (type !== "file" && type !== "unsupported" && size > 0) return [`entry ${q(name)}: a ${type} entry announces ${size} bytes of data`];
-    pax = new Map();
-    longName = undefined;
-    longLink = undefined;
-  }
-  return ["archive: truncated tar (no end-of-archive block)"];
-}
-
-function checksumMatches(h: Buffer, stored: number): boolean {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : h[i];
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-/** An octal field, or GNU base-256 when the top bit is set; undefined when unreadable. */
-function readNumber(h: Buffer, offset: number, length: number): number | undefined {
-  if (h[offset] & 0x80) {
-    if (h[offset] === 0xff) return undefined;
-    let n = h[offset] & 0x7f;
-    for (let i = 1; i < length; i++) n = n * 256 + h[offset + i];
-    return n;
-  }
-  const text = h.toString("latin1", offset, offset + length).replace(/[\0 ]+$/, "").replace(/^ +/, "");
-  if (text === "") return 0;
-  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : undefined;
-}
-
-function cString(b: Buffer, offset: number, length: number): string {
-  const end = b.indexOf(0, offset);
-  return b.toString("utf8", offset, end === -1 || end > offset + length ? offset + length : end);
-}
-
-function parsePax(data: Buffer): Map<string, string> | undefined {
-  const records = new Map<string, string>();
-  for (let off = 0; off < data.length; ) {
-    if (data[off] === 0) break;
-    const space = data.indexOf(0x20, off);
-    const len = Number(data.toString("latin1", off, space));
-    if (space === -1 || !Number.isSafeInteger(len) || len <= space - off || off + len > data.length || data[off + len - 1] !== 0x0a) return undefined;
-    const record = data.toString("utf8", space + 1, off + len - 1);
-    const eq = record.indexOf("=");
-    if (eq <= 0) return undefined;
-    records.set(record.slice(0, eq), record.slice(eq + 1));
-    off += len;
-  }
-  return records;
 }
 
 function q(name: string): string {

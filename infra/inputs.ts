@@ -1,7 +1,7 @@
 // Turns validated config into what the components take: the SSH connection and the checked artifact.
 import * as pulumi from "@pulumi/pulumi";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { assertSafeArchive, migrationNames, releaseIdOf, sha256Of } from "./artifact";
+import { existsSync, statSync } from "node:fs";
+import { assertSafeArchiveFile, migrationNames, releaseIdOf, sha256File } from "./artifact";
 import { AppConfig, VpsConfig } from "./config";
 
 /** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
@@ -39,14 +39,14 @@ export function checkArtifact(file: string): CheckedArtifact {
     throw new pulumi.RunError(`app:artifact: ${file} does not exist (npm run package -- examples/backend, ` +
       "then pulumi config set app:artifact PATH)");
   }
-  const bytes = readFileSync(file);
   let entries;
   try {
-    entries = assertSafeArchive(bytes);
+    // In chunks: memory stays flat however big the archive is, or unpacks to.
+    entries = assertSafeArchiveFile(file);
   } catch (e) {
     throw new pulumi.RunError(`app:artifact: ${file} is refused: ${(e as Error).message}`);
   }
-  const sha256 = sha256Of(bytes);
+  const sha256 = sha256File(file);
   return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: migrationNames(entries) };
 }
 
