@@ -28,21 +28,18 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
   constructor(name: string, args: Pm2EcosystemArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Pm2Ecosystem", name, {}, opts);
     const content = renderEcosystem(args.ecosystem);
-    const owner = { root: args.ecosystem.root, stack: args.stack };
-    const helper = new command.remote.Command(`${name}-helper`, {
-      connection: args.connection,
-      create: writeFileScript(layout(args.ecosystem.root).helper, "644", "deploy-helper.js", owner),
-      stdin: DEPLOY_HELPER,
-      addPreviousOutputInEnv: false,
-      logging: "stdoutAndStderr",
-    }, { parent: this });
-    const file = new command.remote.Command(`${name}-file`, {
-      connection: args.connection,
-      create: writeFileScript(layout(args.ecosystem.root).ecosystem, "644", "ecosystem.config.js", owner),
-      stdin: content,
-      addPreviousOutputInEnv: false,
-      logging: "stdoutAndStderr",
-    }, { parent: this, dependsOn: [helper] });
+    const l = layout(args.ecosystem.root);
+    // A file of the root, from stdin, public (0644): the helper first, as the ecosystem loads it.
+    const writeFile = (role: string, target: string, label: string, text: string, dependsOn: pulumi.Resource[] = []) =>
+      new command.remote.Command(`${name}-${role}`, {
+        connection: args.connection,
+        create: writeFileScript(target, "644", label, { root: args.ecosystem.root, stack: args.stack }),
+        stdin: text,
+        addPreviousOutputInEnv: false,
+        logging: "stdoutAndStderr",
+      }, { parent: this, dependsOn });
+    const helper = writeFile("helper", l.helper, "deploy-helper.js", DEPLOY_HELPER);
+    const file = writeFile("file", l.ecosystem, "ecosystem.config.js", content, [helper]);
     const hash = createHash("sha256").update(content).digest("hex");
     this.plannedHash = hash;
     this.contentHash = file.stdout.apply(() => hash);

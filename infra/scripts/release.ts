@@ -5,11 +5,14 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { DEFAULT_MAX_ENTRIES } from "../artifact";
+import type { AppConfig } from "../config";
 import { layout, layoutVars, verifiedArtifact } from "../paths";
 import { assignments, script, usedBy } from "../shell";
 import { CLAIM_ROOT } from "./hostFiles";
 
-interface Common {
+/** The release's settings: the app's (config.ts AppConfig, documented there) and where it runs. */
+type Common = Pick<AppConfig, "script" | "port" | "healthPath" | "healthTimeout" | "healthSettle" | "keepReleases" |
+  "migrate" | "backup" | "lockTimeout"> & {
   /** Deploy root. */
   root: string;
   /** PROJECT/STACK that owns the deploy root. */
@@ -18,27 +21,9 @@ interface Common {
   releaseId: string;
   /** PM2 app name. */
   appName: string;
-  /** Entry file, relative to the release. */
-  script: string;
-  /** Live PORT. */
-  port: number;
-  /** Health path. */
-  healthPath: string;
-  /** Seconds for the preflight and the live health check, each. */
-  healthTimeout: number;
-  /** Seconds the preflight run must then stay healthy and alive; 0: none. */
-  healthSettle: number;
-  /** Releases to keep (the live and the previous one are always kept). */
-  keepReleases: number;
-  /** Migration command, empty to skip. */
-  migrate: string;
-  /** `auto`, empty, or a backup command. */
-  backup: string;
-  /** Seconds to wait for the VPS deploy lock. */
-  lockTimeout: number;
   /** Free text recorded in revisions.log (who asked for this activation: up, rollback, promotion). */
   source: string;
-}
+};
 
 /** Deploy a new artifact that was uploaded to `incoming`. */
 export interface DeployInput extends Common {
