@@ -1,9 +1,9 @@
 // Seconds per step from the output of each flow. Pure.
 
 /**
- * Sums `step NAME 1.23s` lines: what our release script prints, and what the seed baseline prints.
- * A `pulumi up` prints each line twice (live, then in the Diagnostics summary): only the summary
- * counts when there is one.
+ * Sums `step NAME 1.23s` lines, as the seed baseline prints them (a step that runs twice counts
+ * twice). Our release's steps come from the remote protocol instead (infra/protocol.ts, in flows.ts).
+ * Where a log holds a Diagnostics summary (a `pulumi up` that printed them twice), only it counts.
  */
 export function parseStepLines(out: string): Record<string, number> {
   const steps: Record<string, number> = {};
