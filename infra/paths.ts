@@ -6,6 +6,8 @@ export interface Layout {
   releases: string;
   shared: string;
   sharedEnv: string;
+  /** The .env a root deployed the old way had in current/, carried over by the takeover (under shared/.env). */
+  takeoverEnv: string;
   ecosystem: string;
   /** shared/bin/deploy-helper.js: the release's Node side (scripts/deploy-helper.js). */
   helper: string;
@@ -37,6 +39,7 @@ export function layout(root: string): Layout {
     releases: j("releases"),
     shared: j("shared"),
     sharedEnv: j("shared", ".env"),
+    takeoverEnv: j("shared", ".env.takeover"),
     ecosystem: j("shared", "ecosystem.config.js"),
     helper: j("shared", "bin", "deploy-helper.js"),
     logs: j("shared", "logs"),
@@ -67,6 +70,7 @@ export function layoutVars(l: Layout): Record<string, string> {
     RELEASES: l.releases,
     SHARED: l.shared,
     SHARED_ENV: l.sharedEnv,
+    TAKEOVER_ENV: l.takeoverEnv,
     ECOSYSTEM: l.ecosystem,
     HELPER: l.helper,
     LOGS: l.logs,

@@ -9,13 +9,15 @@
 //   node deploy-helper.js ECOSYSTEM sqlite-backup DIR PREFIX             copy a file: DATABASE_URL into DIR
 //   node deploy-helper.js ECOSYSTEM record FILE ID PREV RESULT SOURCE    append an activation to revisions.log
 //   node deploy-helper.js ECOSYSTEM previous-of FILE ID                  the release that ID last replaced
+//   node deploy-helper.js ECOSYSTEM carry-env SRC DEST                    a dotenv file into the shared .env's format
+//   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
 const fs = require("fs");
 const path = require("path");
 
 /**
- * @typedef {{ sharedEnv: string, defaultDatabaseUrl: string, port: number }} Settings
+ * @typedef {{ sharedEnv: string, takeoverEnv?: string, defaultDatabaseUrl: string, port: number }} Settings
  * @typedef {{ time: string, releaseId: string, previousReleaseId: string, result: string, source: string }} Revision
  */
 
@@ -51,14 +53,16 @@ function releaseIdOf(dir) {
 }
 
 /**
- * The environment of the app's processes: the shared .env, then PORT, NODE_ENV and RELEASE_ID.
+ * The environment of the app's processes: what a takeover carried over from a root deployed the
+ * old way, then the shared .env (app:env wins), then PORT, NODE_ENV and RELEASE_ID.
  * @param {Settings} s
  * @param {string} releaseDir
  * @param {number} [port]
  * @returns {Record<string, string>}
  */
 function appEnv(s, releaseDir, port) {
-  return Object.assign({ DATABASE_URL: s.defaultDatabaseUrl }, readEnvFile(s.sharedEnv), {
+  const carried = s.takeoverEnv ? readEnvFile(s.takeoverEnv) : {};
+  return Object.assign({ DATABASE_URL: s.defaultDatabaseUrl }, carried, readEnvFile(s.sharedEnv), {
     PORT: String(port || s.port),
     NODE_ENV: "production",
     RELEASE_ID: releaseIdOf(releaseDir),
@@ -205,7 +209,37 @@ function pollHealth(o) {
   });
 }
 
-module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth };
+/**
+ * A .env of the usual dotenv kind (`KEY=value`, `export KEY=value`, single or double quotes, `#`
+ * comments), as the hand-written deploys this project replaces keep in current/.env.
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+function parseDotenv(text) {
+  /** @type {Record<string, string>} */
+  const env = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(raw);
+    if (!m) continue;
+    let v = m[2].trim();
+    const q = v[0];
+    if ((q === '"' || q === "'") && v.length >= 2 && v.endsWith(q)) {
+      v = v.slice(1, -1);
+      if (q === '"') v = v.replace(/\\n/g, "\n").replace(/\\"/g, '"');
+    } else {
+      v = v.replace(/\s+#.*$/, "");
+    }
+    env[m[1]] = v;
+  }
+  return env;
+}
+
+/** The shared .env's format (NAME="json string" lines), the one readEnvFile reads. @param {Record<string, string>} env */
+function formatEnvFile(env) {
+  return Object.keys(env).sort().map((k) => `${k}=${JSON.stringify(env[k])}\n`).join("");
+}
+
+module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
@@ -325,6 +359,23 @@ if (require.main === module) {
       if (!file || !releaseId || result === undefined) usage();
       const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
       fs.appendFileSync(file, formatRevision({ time, releaseId, previousReleaseId: previousReleaseId ?? "", result, source: source ?? "" }) + "\n");
+      break;
+    }
+    case "carry-env": {
+      // carry-env SRC DEST: SRC (a dotenv file) in the shared .env's format into DEST (0600); prints the names.
+      const [src, dest] = args;
+      if (!src || !dest) usage();
+      const env = parseDotenv(fs.readFileSync(src, "utf8"));
+      fs.writeFileSync(dest, formatEnvFile(env), { mode: 0o600 });
+      fs.chmodSync(dest, 0o600);
+      console.log(Object.keys(env).sort().join(" ") || "(none)");
+      break;
+    }
+    case "pm2-app": {
+      // pm2-app NAME: `MODE CWD` of the PM2 app NAME (from pm2 jlist on stdin), or `none`.
+      const list = JSON.parse(fs.readFileSync(0, "utf8") || "[]");
+      const app = (Array.isArray(list) ? list : []).find((p) => p && p.name === args[0]);
+      console.log(app ? `${app.pm2_env?.exec_mode ?? "unknown"} ${app.pm2_env?.pm_cwd ?? ""}` : "none");
       break;
     }
     case "previous-of":

@@ -34,6 +34,7 @@ export function renderEcosystem(input: EcosystemInput): string {
     root: input.root,
     current: l.current,
     sharedEnv: l.sharedEnv,
+    takeoverEnv: l.takeoverEnv,
     helper: l.helper,
     outLog: l.outLog,
     errLog: l.errLog,

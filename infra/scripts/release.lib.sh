@@ -60,6 +60,45 @@ previous_release() {
   fi
 }
 
+# --- takeover ---------------------------------------------------------------------------------
+
+# takeover ROOT CURRENT RELEASES APP: a root deployed the old way (the hand-written deploys this
+# project replaces: current/ a real folder, its .env inside, PM2 running APP from it) becomes the
+# link layout. Nothing of it is deleted: current/ is kept, whole, as a release that prune never
+# removes (.keep), its .env carried to $TAKEOVER_ENV (app:env wins for a key both set), and current
+# then links to it. The running workers keep serving from the moved folder; the release's reload
+# later moves them to the new one. What cannot be taken over safely is refused before any change.
+takeover() {
+  local root="$1" current="$2" releases="$3" app="$4" found mode cwd id keys
+  [ -d "$current" ] && [ ! -L "$current" ] || return 0
+  found="$(pm2 jlist 2>/dev/null | node "$HELPER" "$ECOSYSTEM" pm2-app "$app")" || found="none"
+  mode="${found%% *}"
+  cwd="${found#* }"
+  case "$mode" in
+    none | cluster_mode) ;;
+    *) fail "takeover: PM2 runs $app in $mode from $cwd; this release reloads it in cluster mode, which PM2 cannot switch to without a restart. Nothing was changed. In a maintenance window run pm2 delete $app on the VPS, then pulumi up again (or give the stack another app:name)" ;;
+  esac
+  if [ "$mode" != none ] && [ "$cwd" != "$current" ] && [ "$(realpath -m "$cwd")" != "$(realpath -m "$current")" ]; then
+    fail "takeover: PM2 runs an app named $app from $cwd, not from $current; nothing was changed. Point app:name at the app this root serves, or vps:root at $cwd"
+  fi
+  [ -O "$current" ] || fail "takeover: $current belongs to $(stat -c %U "$current"), not to $(id -un); nothing was changed. chown -R $(id -un) $current on the VPS, then pulumi up again"
+  if [ -e "$current/.env" ] && [ ! -r "$current/.env" ]; then
+    fail "takeover: $current/.env is not readable by $(id -un); nothing was changed"
+  fi
+  id="$(printf 'takeover %s %s' "$root" "$(date +%s%N)" | sha256sum | cut -c1-12)"
+  if [ -f "$current/.env" ]; then
+    keys="$(node "$HELPER" "$ECOSYSTEM" carry-env "$current/.env" "$TAKEOVER_ENV")"
+    echo "takeover: carried $current/.env to $TAKEOVER_ENV: $keys (names only; a key app:env also sets takes app:env's value)"
+  fi
+  echo "$id" >"$current/REVISION"
+  touch "$current/.migrated" "$current/.keep"
+  ln -sfn "releases/$id" "$root/.current.tmp"
+  mv -T "$current" "$releases/$id"
+  mv -Tf "$root/.current.tmp" "$current"
+  record "$REVISIONS" "$id" "" takeover "the release deployed by hand in $current"
+  echo "takeover: $current was a folder deployed the old way: kept whole as release $id (never pruned), current now links to it"
+}
+
 # kept_releases RELEASES: the ids in RELEASES, space-separated.
 kept_releases() { find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ' 2>/dev/null; }
 
@@ -345,12 +384,13 @@ save() {
 record() { node "$HELPER" "$ECOSYSTEM" record "$@"; }
 
 # prune RELEASES KEEP ID PREV INCOMING_DIR: keeps the KEEP newest releases (by the time they went
-# live), and always ID and PREV; uploads older than an hour go.
+# live), and always ID, PREV and a release marked .keep (a taken-over one); uploads older than an
+# hour go.
 prune() {
   local releases="$1" keep="$2" id="$3" prev="$4" incoming="$5" old
   find "$releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %f\n' | sort -rn | awk -v k="$keep" 'NR > k { print $2 }' |
     while IFS= read -r old; do
-      if [ "$old" != "$id" ] && [ "$old" != "$prev" ]; then
+      if [ "$old" != "$id" ] && [ "$old" != "$prev" ] && [ ! -f "$releases/$old/.keep" ]; then
         rm -rf "${releases:?}/$old"
         echo "pruned release $old"
       fi

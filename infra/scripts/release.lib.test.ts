@@ -4,7 +4,7 @@
 // check fails after the switch and is reverted.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,6 +17,7 @@ import { RELEASE_LIB, releaseScript } from "./release";
 
 const FAKE_PM2 = `#!/usr/bin/env bash
 echo "pm2 $*" >>"$PM2_CALLS"
+if [ "$1" = jlist ]; then cat "\${PM2_JLIST:-/dev/null}"; fi
 exit "\${PM2_EXIT:-0}"
 `;
 
@@ -176,6 +177,66 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
     it("a release that migrated already, or an empty command: skip", () => {
       assert.equal(pending("node dist/migrate.js", release("n00000000005", {}, true), ""), "skip");
       assert.equal(pending("", release("n00000000006", {}, false), ""), "skip");
+    });
+  });
+
+  describe("takeover of a root deployed the old way", () => {
+    const oldRoot = () => {
+      const r = path.join(tmp, `old-${Math.random().toString(16).slice(2, 8)}`);
+      const ol = layout(r);
+      execFileSync("bash", ["-c", layoutScript(ol, "p/s")], { env });
+      writeFileSync(ol.helper, DEPLOY_HELPER);
+      writeFileSync(ol.ecosystem, renderEcosystem({ root: r, name: "app", script: "dist/server.js", port: 3000, instances: 1 }));
+      mkdirSync(path.join(ol.current, "dist"), { recursive: true });
+      writeFileSync(path.join(ol.current, "dist", "server.js"), "// the old build\n");
+      writeFileSync(path.join(ol.current, ".env"), 'DATABASE_URL="file:/srv/old.db"\nexport GREETING=hello # from the old flow\n');
+      return ol;
+    };
+    const jlist = (mode: string, cwd: string) => {
+      const f = path.join(tmp, "jlist.json");
+      writeFileSync(f, JSON.stringify([{ name: "app", pm2_env: { exec_mode: mode, pm_cwd: cwd } }]));
+      return f;
+    };
+    const run = (ol: ReturnType<typeof layout>, jl: string) => {
+      const text = ["set -euo pipefail", assignments({ ...layoutVars(ol), HEALTH_PATH: "/health", MAX_ENTRIES: DEFAULT_MAX_ENTRIES }), RELEASE_LIB,
+        `takeover "$ROOT" "$CURRENT" "$RELEASES" app`].join("\n");
+      return spawnSync("bash", ["-c", text], { env: { ...env, PM2_JLIST: jl }, encoding: "utf8" });
+    };
+
+    it("keeps current/ whole as a release never pruned, carries its .env, and links current to it", () => {
+      const ol = oldRoot();
+      const r = run(ol, jlist("cluster_mode", ol.current));
+      assert.equal(r.status, 0, r.stderr);
+      const id = readlinkSync(ol.current).replace("releases/", "");
+      assert.match(id, /^[0-9a-f]{12}$/);
+      const kept = `${ol.releases}/${id}`;
+      assert.equal(readFileSync(`${kept}/dist/server.js`, "utf8"), "// the old build\n");
+      assert.equal(readFileSync(`${kept}/REVISION`, "utf8").trim(), id);
+      assert.ok(existsSync(`${kept}/.keep`) && existsSync(`${kept}/.migrated`));
+      assert.equal(readFileSync(ol.takeoverEnv, "utf8"), 'DATABASE_URL="file:/srv/old.db"\nGREETING="hello"\n');
+      assert.equal(statSync(ol.takeoverEnv).mode & 0o777, 0o600);
+      assert.match(r.stdout, /takeover: carried .*\.env.*: DATABASE_URL GREETING \(names only/);
+      assert.equal(JSON.parse(readFileSync(ol.revisionsLog, "utf8").trim()).result, "takeover");
+      // prune keeps it however old it is
+      const p = spawnSync("bash", ["-c", ["set -euo pipefail", assignments(layoutVars(ol)), RELEASE_LIB,
+        `prune "$RELEASES" 1 aaaaaaaaaaaa bbbbbbbbbbbb "$INCOMING_DIR"`].join("\n")], { env, encoding: "utf8" });
+      assert.equal(p.status, 0, p.stderr);
+      assert.ok(existsSync(kept));
+    });
+
+    it("refuses an app PM2 runs in fork mode, or from another folder, changing nothing", () => {
+      for (const [mode, cwd, expected] of [
+        ["fork_mode", "", /PM2 runs app in fork_mode .*cannot switch to without a restart\. Nothing was changed/],
+        ["cluster_mode", "/srv/elsewhere", /PM2 runs an app named app from \/srv\/elsewhere, not from .*; nothing was changed/],
+      ] as const) {
+        const ol = oldRoot();
+        const r = run(ol, jlist(mode, cwd || ol.current));
+        assert.equal(r.status, 1, r.stdout);
+        assert.match(r.stderr, expected);
+        assert.ok(!existsSync(ol.takeoverEnv));
+        assert.equal(readFileSync(path.join(ol.current, "dist", "server.js"), "utf8"), "// the old build\n");
+        assert.throws(() => readlinkSync(ol.current), "current is still the folder");
+      }
     });
   });
 

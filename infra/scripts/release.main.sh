@@ -59,6 +59,7 @@ lock_acquire "$LOCK_FILE" "$LOCK_OWNER" "$LOCK_TIMEOUT" "pid $$ release $RELEASE
 RUN[locked]=1
 RUN[daemon]="$(pm2_daemon)"
 # @CLAIM_ROOT@
+takeover "$ROOT" "$CURRENT" "$RELEASES" "$APP_NAME"
 RUN[prev]="$(previous_release "$HELPER" "$ECOSYSTEM" "$REVISIONS" "$(live_release "$CURRENT")" "$RELEASE_ID")"
 PREV_DIR=""
 if [ -n "${RUN[prev]}" ]; then PREV_DIR="$RELEASES/${RUN[prev]}"; fi
