@@ -3,6 +3,7 @@
 // dies seconds after it answers is refused in preflight, and an app that never sends PM2's 'ready'
 // reloads without waiting listen_timeout per worker.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -112,6 +113,31 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     assert.ok(reload < 15, `reload took ${reload}s: PM2 waited for 'ready'`);
     const log = sshRun(vps, `tail -n 60 ${root}/shared/logs/release.log`).stdout;
     assert.match(log, /ready: the app never sent 'ready' in preflight: a worker counts as up when it listens/);
+  });
+
+  it("a pulumi up killed mid-release (a CI job killed, Ctrl-C twice) converges: 0 failed, the next plain up records what the VPS serves", async () => {
+    const e = edit("e", (s) => `${s}\n// release e\n`);
+    stack.setConfig("app:artifact", e.file);
+    const load = await startLoad(health);
+    const running = stack.upAsync();
+    const owner = `${root}/.deploy.lock.owner`;
+    const t0 = Date.now();
+    while (!sshRun(vps, `cat ${owner} 2>/dev/null`).stdout.includes(`release ${e.id}`)) {
+      assert.ok(Date.now() - t0 < 120_000, "the release script never started");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The CLI itself (scripts/pulumi.sh execs it): no chance to save anything.
+    spawnSync("pkill", ["-KILL", "-f", `pulumi up -s ${stack.name} `]);
+    const killed = await running;
+    assert.notEqual(killed.status, 0, "the up was not killed");
+    const again = stack.up();
+    const stats = await load.stop();
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    served(stats, "killed up, then the next up");
+    assert.equal(await live(), e.id);
+    assert.equal(stack.outputs().releaseId, e.id);
+    const p = stack.preview(["--expect-no-changes"]);
+    assert.equal(p.status, 0, p.stdout + p.stderr);
   });
 
   it("an app that sends 'ready' is told so, and keeps wait_ready", async () => {
