@@ -138,6 +138,27 @@ function previousOf(revisions, id) {
 }
 
 /**
+ * Whether process `pid` runs. A process that exited but was not reaped yet (a zombie: the release
+ * script reaps its background preflight run only when it waits for it) counts as exited; signal 0
+ * alone would call it alive.
+ * @param {number} pid
+ */
+function processAlive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    // No /proc (not Linux), or no such process.
+  }
+  try {
+    process.kill(pid, 0);
+    return !fs.existsSync("/proc/self");
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Polls `url` until isHealthy, or `seconds` pass, or process `pid` (when given) has exited.
  * With `settle` seconds, it then goes on polling: the answer must stay healthy, and the process
  * alive, that long (a release that dies seconds after it answers is refused). Resolves with the
@@ -154,15 +175,7 @@ function pollHealth(o) {
   let last = "no answer yet";
   /** @type {{ line: string, until: number } | undefined} set once healthy, while settling */
   let settling;
-  const alive = () => {
-    if (!o.pid) return true;
-    try {
-      process.kill(o.pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const alive = () => (o.pid ? processAlive(o.pid) : true);
   return new Promise((resolve) => {
     /** @param {string} why */
     const fail = (why) => resolve({ ok: false, line: `health: ${o.url}: ${why}; waited ${waited()}; last: ${last}` });

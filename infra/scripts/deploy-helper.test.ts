@@ -54,6 +54,21 @@ describe("deploy helper", () => {
     assert.match(r.line, /the process exited before it became healthy; waited 0\.\ds; last: connect ECONNREFUSED/);
   });
 
+  it("counts a zombie as exited: the release script reaps its preflight run only when it waits for it", async () => {
+    // bash starts a short sleep, then becomes a long sleep that never reaps it: a zombie.
+    const parent = spawn("bash", ["-c", "sleep 0.2 & echo $!; exec sleep 10"], { stdio: ["ignore", "pipe", "ignore"] });
+    const pid = await new Promise<number>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+    try {
+      const t0 = Date.now();
+      const r = await pollHealth({ url: "http://127.0.0.1:1/health", want: "abc", seconds: 8, pid });
+      assert.equal(r.ok, false);
+      assert.match(r.line, /the process exited before it became healthy/);
+      assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms: the zombie counted as alive`);
+    } finally {
+      parent.kill();
+    }
+  });
+
   it("reads revisions.log in both formats, and finds what a release replaced", () => {
     const text = [
       "2026-11-01T10:00:00Z\taaaaaaaaaaaa\t-\tok\tpulumi up",
