@@ -11,6 +11,8 @@ export interface Layout {
   ecosystem: string;
   /** shared/bin/deploy-helper.js: the release's Node side (scripts/deploy-helper.js). */
   helper: string;
+  /** shared/bin/ready-shim.js: preloaded into the app's workers (scripts/ready-shim.js). */
+  readyShim: string;
   logs: string;
   /** Every release run's output (tee). */
   releaseLog: string;
@@ -42,6 +44,7 @@ export function layout(root: string): Layout {
     takeoverEnv: j("shared", ".env.takeover"),
     ecosystem: j("shared", "ecosystem.config.js"),
     helper: j("shared", "bin", "deploy-helper.js"),
+    readyShim: j("shared", "bin", "ready-shim.js"),
     logs: j("shared", "logs"),
     releaseLog: j("shared", "logs", "release.log"),
     preflightLog: j("shared", "logs", "preflight.log"),

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
-import { DEPLOY_HELPER, EcosystemInput, renderEcosystem } from "../scripts/ecosystem";
+import { DEPLOY_HELPER, EcosystemInput, READY_SHIM, renderEcosystem } from "../scripts/ecosystem";
 import { writeFileScript } from "../scripts/hostFiles";
 
 export interface Pm2EcosystemArgs {
@@ -15,8 +15,9 @@ export interface Pm2EcosystemArgs {
 }
 
 /**
- * shared/ecosystem.config.js and the deploy helper it loads (shared/bin/deploy-helper.js), each
- * written when its content changes (on stdin). The release command is keyed on `contentHash`, so
+ * shared/ecosystem.config.js, the deploy helper it loads (shared/bin/deploy-helper.js) and the
+ * ready shim its workers preload (shared/bin/ready-shim.js), each written when its content changes
+ * (on stdin). The release command is keyed on `contentHash`, so
  * a change of the ecosystem re-activates the live release (startOrReload --update-env).
  */
 export class Pm2Ecosystem extends pulumi.ComponentResource {
@@ -39,7 +40,8 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
         logging: "stdoutAndStderr",
       }, { parent: this, dependsOn });
     const helper = writeFile("helper", l.helper, "deploy-helper.js", DEPLOY_HELPER);
-    const file = writeFile("file", l.ecosystem, "ecosystem.config.js", content, [helper]);
+    const shim = writeFile("shim", l.readyShim, "ready-shim.js", READY_SHIM);
+    const file = writeFile("file", l.ecosystem, "ecosystem.config.js", content, [helper, shim]);
     const hash = createHash("sha256").update(content).digest("hex");
     this.plannedHash = hash;
     this.contentHash = file.stdout.apply(() => hash);

@@ -36,6 +36,7 @@ export function renderEcosystem(input: EcosystemInput): string {
     sharedEnv: l.sharedEnv,
     takeoverEnv: l.takeoverEnv,
     helper: l.helper,
+    readyShim: l.readyShim,
     outLog: l.outLog,
     errLog: l.errLog,
     defaultDatabaseUrl: `file:${l.data}/app.db`,
@@ -52,8 +53,8 @@ const fs = require("fs");
 const path = require("path");
 const settings = ${JSON.stringify(settings, null, 2)};
 const { appEnv } = require(settings.helper);
-// Written by the release's preflight when the app sent PM2's 'ready' (release.lib.sh ready_mode):
-// otherwise a worker is up when it listens, instead of after listen_timeout.
+// Written by the release's preflight when the app sent PM2's 'ready' (release.lib.sh ready_mode);
+// otherwise the ready shim (ready-shim.js) sends it for each worker when it listens.
 const sendsReady = fs.existsSync(path.join(settings.current, ".sends-ready"));
 
 module.exports = {
@@ -65,12 +66,14 @@ module.exports = {
       cwd: settings.current,
       exec_mode: "cluster",
       instances: settings.instances,
-      env: appEnv(settings, settings.current),
+      env: Object.assign(appEnv(settings, settings.current), { VPS_RELEASE_READY_SHIM: sendsReady ? "0" : "1" }),
+      node_args: ["--require", settings.readyShim],
       out_file: settings.outLog,
       error_file: settings.errLog,
       merge_logs: true,
       time: true,
-      wait_ready: sendsReady,
+      // Always: PM2 keeps the wait_ready an app first started with, and the shim covers ready-less apps.
+      wait_ready: true,
       listen_timeout: settings.listenTimeoutMs,
       kill_timeout: settings.killTimeoutMs,
       autorestart: true,
@@ -84,3 +87,5 @@ module.exports = {
 
 /** The deploy helper's text (deploy-helper.js), shipped to paths.layout().helper; read once. */
 export const DEPLOY_HELPER = readFileSync(path.join(__dirname, "deploy-helper.js"), "utf8");
+/** The ready shim's text (ready-shim.js), shipped to paths.layout().readyShim; read once. */
+export const READY_SHIM = readFileSync(path.join(__dirname, "ready-shim.js"), "utf8");

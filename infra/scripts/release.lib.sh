@@ -321,17 +321,19 @@ preflight_check() {
   fi
 }
 
-# ready_mode NEW_DIR: says how PM2 will count the release's workers up. An app that sent 'ready' in
-# preflight gets wait_ready (PM2 waits for the message); one that never did is up when it listens,
-# as cluster mode routes only to listening workers: waiting for a 'ready' that never comes would
-# cost listen_timeout per worker on every reload. The ecosystem file reads NEW_DIR/.sends-ready.
+# ready_mode NEW_DIR: says how PM2 will count the release's workers up. PM2 waits for each new
+# worker's 'ready' on a reload (wait_ready, which PM2 keeps from an app's first start): an app that
+# sent 'ready' in preflight sends it itself; for one that never did, the ready shim
+# (shared/bin/ready-shim.js, preloaded into every worker) sends it when the worker listens, instead
+# of PM2 waiting listen_timeout per worker for a message that never comes. The ecosystem file reads
+# NEW_DIR/.sends-ready.
 ready_mode() {
   # An app sends 'ready' right after it listens: give the message a moment to arrive.
   [ -f "$1/.sends-ready" ] || sleep 0.5
   if [ -f "$1/.sends-ready" ]; then
-    echo "ready: the app sends 'ready' (PM2 wait_ready): a worker counts as up when it says so"
+    echo "ready: the app sends 'ready' itself (PM2 wait_ready): a worker counts as up when it says so"
   else
-    echo "ready: the app never sent 'ready' in preflight: a worker counts as up when it listens (PM2 wait_ready off)"
+    echo "ready: the app never sent 'ready' in preflight: the deploy's ready shim sends it for each worker as soon as it listens"
   fi
 }
 

@@ -112,7 +112,7 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     // PM2 would wait listen_timeout (15 s) per worker for a 'ready' that never comes.
     assert.ok(reload < 15, `reload took ${reload}s: PM2 waited for 'ready'`);
     const log = sshRun(vps, `tail -n 60 ${root}/shared/logs/release.log`).stdout;
-    assert.match(log, /ready: the app never sent 'ready' in preflight: a worker counts as up when it listens/);
+    assert.match(log, /ready: the app never sent 'ready' in preflight: the deploy's ready shim sends it for each worker as soon as it listens/);
   });
 
   it("Ctrl-C in the middle of the release (also what a cancelled CI job sends first) converges: 0 failed, the next plain up records what the VPS serves", async () => {
@@ -146,9 +146,10 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     const r = stack.up();
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const log = sshRun(vps, `tail -n 60 ${root}/shared/logs/release.log`).stdout;
-    assert.match(log, /ready: the app sends 'ready' \(PM2 wait_ready\)/);
+    assert.match(log, /ready: the app sends 'ready' itself \(PM2 wait_ready\)/);
     const jlist = sshRun(vps, "pm2 jlist").stdout;
-    const app = (JSON.parse(jlist) as { name: string; pm2_env: { wait_ready?: boolean } }[]).find((p) => p.name === stack.name);
+    const app = (JSON.parse(jlist) as { name: string; pm2_env: { wait_ready?: boolean; env?: Record<string, string> } }[]).find((p) => p.name === stack.name);
     assert.equal(app?.pm2_env.wait_ready, true);
+    assert.equal(app?.pm2_env.env?.VPS_RELEASE_READY_SHIM, "0", "the shim stays out of an app that sends 'ready'");
   });
 });
