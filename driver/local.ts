@@ -21,6 +21,8 @@ export interface Vps {
   hostKey: string;
   root: string;
   knownHosts: string;
+  /** The local VPS's state folder (sshd's config, pid file and keys). */
+  stateDir: string;
 }
 
 /** Starts the local VPS (idempotent) without touching the `local` stack, and returns its connection. */
@@ -42,6 +44,7 @@ export function localVps(): Vps {
     hostKey: vars.VPS_HOST_KEY,
     root: vars.VPS_ROOT,
     knownHosts: vars.VPS_KNOWN_HOSTS,
+    stateDir: vars.VPS_STATE_DIR,
   };
 }
 

@@ -284,8 +284,8 @@ cmd_purge() {
 
 cmd_env() {
 	sshd_pid >/dev/null || die "the local VPS is not running: npm run local:up"
-	printf 'VPS_HOST=127.0.0.1\nVPS_PORT=%s\nVPS_USER=%s\nVPS_KEY_FILE=%s\nVPS_HOST_KEY=%q\nVPS_ROOT=%s\nVPS_KNOWN_HOSTS=%s\n' \
-		"$(cat "$VPS_DIR/port")" "$VPS_USER" "$VPS_DIR/id_ed25519" "$(host_key)" "$(vps_root)" "$VPS_DIR/known_hosts"
+	printf 'VPS_HOST=127.0.0.1\nVPS_PORT=%s\nVPS_USER=%s\nVPS_KEY_FILE=%s\nVPS_HOST_KEY=%q\nVPS_ROOT=%s\nVPS_KNOWN_HOSTS=%s\nVPS_STATE_DIR=%s\n' \
+		"$(cat "$VPS_DIR/port")" "$VPS_USER" "$VPS_DIR/id_ed25519" "$(host_key)" "$(vps_root)" "$VPS_DIR/known_hosts" "$VPS_DIR"
 }
 
 case "${1:-}" in

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Artifacts, freePort, getJson, LoadStats, localVps, projectRoot, startLoad, sshRun, TestStack, Vps } from "../../driver/local";
@@ -34,9 +34,22 @@ function cutSessions(vps: Vps): void {
   spawnSync("pkill", ["-KILL", "-f", `^sshd: ${vps.user}`]);
 }
 
-function stopSshd(): void {
-  const pidFile = path.join(projectRoot, ".tools", "vps", "sshd.pid");
-  execFileSync("kill", [readFileSync(pidFile, "utf8").trim()]);
+function stopSshd(vps: Vps): void {
+  execFileSync("kill", [readFileSync(path.join(vps.stateDir, "sshd.pid"), "utf8").trim()]);
+}
+
+/** Pulumi's state lock files in a file backend. */
+function lockFiles(backend: string): string[] {
+  const dir = path.join(backend, ".pulumi", "locks");
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+      if (e.isDirectory()) walk(path.join(d, e.name));
+      else if (e.name.endsWith(".json")) out.push(path.join(d, e.name));
+    }
+  };
+  walk(dir);
+  return out;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -105,7 +118,7 @@ describe("faults: the live release keeps serving and the next up recovers", { ti
     const incoming = path.join(root, ".incoming", `${sha}.upload`);
     const full = statSync(big.file).size;
     await waitFor("the upload to start", () => existsSync(incoming) && statSync(incoming).size > 0 && statSync(incoming).size < full);
-    stopSshd();
+    stopSshd(vps);
     cutSessions(vps);
     const r = await running;
     const stats = await load.stop();
@@ -182,7 +195,11 @@ describe("faults: the live release keeps serving and the next up recovers", { ti
     const next = bump("state-lock");
     stack.setConfig("app:artifact", next.file);
     const load = await startLoad(health);
-    const [r1, r2] = await Promise.all([upAsync(), sleep(300).then(() => upAsync())]);
+    // The second starts once the first holds Pulumi's state lock (a lock file in the backend):
+    // started together, each would see the other's lock and both would be refused.
+    const first = upAsync();
+    await waitFor("the first up's state lock", () => lockFiles(stack.backend).length > 0, 120_000);
+    const [r1, r2] = await Promise.all([first, upAsync()]);
     const stats = await load.stop();
     const results = [r1, r2];
     const ok = results.filter((r) => r.status === 0);
