@@ -129,16 +129,22 @@ export class ConfigError extends Error {
 /** Reads one raw config value by its full key (`vps:host`); undefined when unset. */
 export type RawConfig = (key: string) => string | undefined;
 
-/**
- * Parses and validates the whole stack config. Returns the config, or throws a ConfigError that
- * lists every problem. `projectRoot` resolves a relative app:artifact.
- */
-export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
-  const problems: string[] = [];
-  const bad = (key: string, what: string, got: string | undefined, fix: string) =>
-    problems.push(`${key}: ${what}${got === undefined ? "" : `, got ${JSON.stringify(truncate(got))}`} (${fix})`);
-  const set = (key: string, example: string) => `pulumi config set ${key} ${example}`;
+/** The helpers every namespace's parser shares: each problem goes to `problems`, all reported at once. */
+interface Reader {
+  raw: RawConfig;
+  problems: string[];
+  bad: (key: string, what: string, got: string | undefined, fix: string) => void;
+  set: (key: string, example: string) => string;
+  required: (key: string, example: string, secret?: boolean) => string;
+  integer: (key: string, def: number, min: number, max: number) => number;
+}
 
+function reader(raw: RawConfig): Reader {
+  const problems: string[] = [];
+  const set = (key: string, example: string) => `pulumi config set ${key} ${example}`;
+  const bad = (key: string, what: string, got: string | undefined, fix: string) => {
+    problems.push(`${key}: ${what}${got === undefined ? "" : `, got ${JSON.stringify(truncate(got))}`} (${fix})`);
+  };
   const required = (key: string, example: string, secret = false): string => {
     const v = raw(key);
     if (v === undefined || v.trim() === "") {
@@ -156,8 +162,22 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     }
     return Number(v);
   };
+  return { raw, problems, bad, set, required, integer };
+}
 
-  // vps:*
+/**
+ * Parses and validates the whole stack config. Returns the config, or throws a ConfigError that
+ * lists every problem of every namespace. `projectRoot` resolves a relative app:artifact.
+ */
+export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
+  const r = reader(raw);
+  const config = { vps: parseVps(r), app: parseApp(r, projectRoot), ci: parseCi(r) };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/** vps:* */
+function parseVps({ problems, bad, set, required, integer }: Reader): VpsConfig {
   const host = required("vps:host", "203.0.113.10");
   if (host && !/^[A-Za-z0-9.:[\]-]+$/.test(host)) {
     bad("vps:host", "expected a host name or IP address", host, set("vps:host", "203.0.113.10"));
@@ -193,7 +213,11 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     }
   }
 
-  // app:*
+  return { host, port, user, privateKey, hostKey: hostKey.trim().split(/\s+/).slice(0, 2).join(" "), root: root.replace(/\/+$/, "") };
+}
+
+/** app:* */
+function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: string): AppConfig {
   const name = raw("app:name") ?? DEFAULTS.appName;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     bad("app:name", "expected letters, digits, . _ - (at most 64)", name, set("app:name", DEFAULTS.appName));
@@ -239,6 +263,28 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     if (n in env) problems.push(`app:generatedSecrets: ${n} is also set in app:env; keep one (pulumi config rm --path 'app:env.${n}')`);
     if ((RESERVED_ENV as readonly string[]).includes(n)) problems.push(`app:generatedSecrets: ${n} is reserved, the deploy sets it`);
   }
+  return {
+    name,
+    artifact: artifactRaw === undefined ? undefined : path.resolve(projectRoot, artifactRaw),
+    release,
+    script,
+    port: appPort,
+    instances,
+    healthPath,
+    healthTimeout,
+    healthSettle,
+    keepReleases,
+    migrate,
+    backup,
+    lockTimeout,
+    env,
+    provenance,
+    generatedSecrets,
+  };
+}
+
+/** ci:* */
+function parseCi({ raw, problems, bad, set }: Reader): CiConfig {
   const repository = emptyToUndefined(raw("ci:repository"));
   if (repository && !/^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
     bad("ci:repository", "expected owner/name of a GitHub repository", repository, set("ci:repository", "acme/api"));
@@ -249,29 +295,7 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
     bad("ci:githubApiUrl", "expected an http(s) URL", githubApiUrl, set("ci:githubApiUrl", "https://github.example.com/"));
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    vps: { host, port, user, privateKey, hostKey: hostKey.trim().split(/\s+/).slice(0, 2).join(" "), root: root.replace(/\/+$/, "") },
-    app: {
-      name,
-      artifact: artifactRaw === undefined ? undefined : path.resolve(projectRoot, artifactRaw),
-      release,
-      script,
-      port: appPort,
-      instances,
-      healthPath,
-      healthTimeout,
-      healthSettle,
-      keepReleases,
-      migrate,
-      backup,
-      lockTimeout,
-      env,
-      provenance,
-      generatedSecrets,
-    },
-    ci: { repository, secrets: ciSecrets, githubToken: emptyToUndefined(raw("ci:githubToken")), githubApiUrl },
-  };
+  return { repository, secrets: ciSecrets, githubToken: emptyToUndefined(raw("ci:githubToken")), githubApiUrl };
 }
 
 /** A JSON list of variable names (or one comma-separated line). */
