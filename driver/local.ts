@@ -8,6 +8,7 @@ import { AddressInfo, createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
+import { sshArgs } from "../infra/ssh";
 import { packageApp } from "../scripts/package";
 
 export const projectRoot = path.resolve(__dirname, "..");
@@ -50,11 +51,7 @@ export function localVps(): Vps {
 
 /** Runs a command on the local VPS as the deploy user. */
 export function sshRun(vps: Vps, script: string, input?: string): SpawnSyncReturns<string> {
-  return run("ssh", [
-    "-q", "-i", vps.keyFile, "-p", String(vps.port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${vps.knownHosts}`,
-    `${vps.user}@${vps.host}`, script,
-  ], { input });
+  return run("ssh", sshArgs(vps, script), { input });
 }
 
 export function run(

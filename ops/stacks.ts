@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Provenance } from "../infra/config";
 import { quote } from "../infra/shell";
+import { knownHostsLine, sshArgs } from "../infra/ssh";
 import { isHealthy } from "../infra/scripts/deploy-helper";
 
 export const projectRoot = path.resolve(__dirname, "..");
@@ -108,12 +109,9 @@ export async function sshToStack(stack: Stack, script: string): Promise<SpawnSyn
     writeFileSync(key, `${(get("vps:privateKey") ?? "").trimEnd()}\n`, { mode: 0o600 });
     const host = get("vps:host");
     const port = get("vps:port") ?? "22";
-    writeFileSync(known, `${port === "22" ? host : `[${host}]:${port}`} ${get("vps:hostKey")}\n`);
-    return spawnSync("ssh", [
-      "-q", "-i", key, "-p", port, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-      "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${known}`,
-      `${get("vps:user")}@${host}`, script,
-    ], { encoding: "utf8" });
+    writeFileSync(known, knownHostsLine(host ?? "", port, get("vps:hostKey") ?? ""));
+    return spawnSync("ssh", sshArgs({ user: get("vps:user") ?? "", host: host ?? "", port, keyFile: key, knownHosts: known }, script),
+      { encoding: "utf8" });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
