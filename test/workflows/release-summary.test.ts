@@ -85,6 +85,24 @@ describe("renderSummary", () => {
     assert.match(md, /```\n(.*\n)*error: release 9b32264facc4 did not become healthy/);
   });
 
+  it("with the official provider's log (the steps only on passing status lines), takes them from releaseSteps", () => {
+    const log = [
+      "Updating (staging):",
+      " ++ command:remote:Command release-activate creating replacement (0s) [diff: ~stdin,triggers]",
+      " ++ command:remote:Command release-activate created replacement (9s) [diff: ~stdin,triggers]",
+      "Diagnostics:",
+      "  pulumi:pulumi:Stack (vps-release-staging):",
+      "    release: ff904bda03e2 -> 9b32264facc4 (a new artifact; pulumi up)",
+      "",
+      "Outputs:",
+    ].join("\n");
+    const steps = JSON.stringify([{ name: "lock", seconds: 0.01 }, { name: "reload", seconds: 3.45 }]);
+    const md = renderSummary({ title: "t", log: parseUpLog(log), outputs: { releaseId: "9b32264facc4", releaseSteps: steps } });
+    assert.match(md, /\| result \| ✅ released \|/);
+    assert.match(md, /\| reload \| 3\.45 \|/);
+    assert.match(md, /\| \*\*total on the VPS\*\* \| \*\*3\.46\*\* \|/);
+  });
+
   it("keeps the tables whole when a value holds pipes, backticks or newlines", () => {
     const log = parseUpLog("Diagnostics:\n  x:\n    healthy after 0.1s: http://h/health {\"a\":\"x|`y`\"}\n\nOutputs:\n");
     const md = renderSummary({ title: "a | b", log, health: "200 line1\nline2 | `z`" });
