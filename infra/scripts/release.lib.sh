@@ -190,11 +190,15 @@ stage_install() {
   fi
 }
 
-# stage_link DIR NEW_DIR ID SHA256: the shared .env link, REVISION and the artifact's sha256, then
-# DIR becomes NEW_DIR in one rename: a release folder is complete or absent.
+# stage_link DIR NEW_DIR ID SHA256: the shared .env link, a logs link to shared/logs (unless the
+# artifact brings logs/), REVISION and the artifact's sha256, then DIR becomes NEW_DIR in one
+# rename: a release folder is complete or absent. Why logs: PM2 keeps an app's log files from its
+# first start; an app a hand-written deploy started logs to current/logs, which must still exist
+# once current is a release (the seed's own script had to recreate that folder for the same reason).
 stage_link() {
   local dir="$1" new="$2" id="$3" sha256="$4"
   ln -sfn ../../shared/.env "$dir/.env"
+  [ -e "$dir/logs" ] || [ -L "$dir/logs" ] || ln -s ../../shared/logs "$dir/logs"
   echo "$sha256" >"$dir/.artifact-sha256"
   echo "$id" >"$dir/REVISION"
   mv -T "$dir" "$new"

@@ -130,6 +130,7 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       const dir = `${l.releases}/aaaaaaaaaaaa`;
       assert.equal(readFileSync(`${dir}/REVISION`, "utf8"), "aaaaaaaaaaaa\n");
       assert.equal(readlinkSync(`${dir}/.env`), "../../shared/.env");
+      assert.equal(readlinkSync(`${dir}/logs`), "../../shared/logs");
       assert.equal(readFileSync(`${dir}/.artifact-sha256`, "utf8").trim(), sha);
       assert.ok(!existsSync(`${l.releases}/.tmp-x`));
     });
