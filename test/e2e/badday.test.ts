@@ -17,6 +17,7 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   let artifacts: Artifacts;
   const live = async () => ((await getJson(health)).body as { release?: string }).release;
   const served = (stats: LoadStats, what: string) => {
+    console.log(`${what}: ${stats.ok} requests answered, ${stats.failed} failed`);
     assert.equal(stats.failed, 0, `${what}: ${JSON.stringify(stats)}`);
     assert.ok(stats.ok > 10, `${what}: ${JSON.stringify(stats)}`);
   };

@@ -61,6 +61,7 @@ describe("takeover of a root deployed the old way", { timeout: 15 * 60 * 1000 },
     const r = stack.up();
     const stats = await load.stop();
     const text = r.stdout + r.stderr;
+    console.log(`takeover under load: ${stats.ok} requests answered, ${stats.failed} failed`);
     assert.equal(r.status, 0, text);
     assert.equal(stats.failed, 0, JSON.stringify(stats));
     assert.ok(stats.ok > 10, JSON.stringify(stats));
@@ -88,6 +89,7 @@ describe("takeover of a root deployed the old way", { timeout: 15 * 60 * 1000 },
       env: { PULUMI_BACKEND_URL: `file://${stack.backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e-test-passphrase" },
     });
     const stats = await load.stop();
+    console.log(`rollback to the taken-over release: ${stats.ok} requests answered, ${stats.failed} failed`);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(stats.failed, 0, JSON.stringify(stats));
     assert.equal(await live(), takenOver);
