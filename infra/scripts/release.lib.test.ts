@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_MAX_ENTRIES, packDirectory, sha256Of } from "../artifact";
 import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths";
-import { assignments } from "../shell";
+import { assignments, quote } from "../shell";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { layoutScript } from "./hostFiles";
 import { RELEASE_LIB, releaseScript } from "./release";
@@ -238,6 +238,43 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
         assert.equal(readFileSync(path.join(ol.current, "dist", "server.js"), "utf8"), "// the old build\n");
         assert.throws(() => readlinkSync(ol.current), "current is still the folder");
       }
+    });
+  });
+
+  describe("migrate and its backup, for real", () => {
+    it("runs the command in the release with the app's environment, then marks it migrated", () => {
+      const dir = `${l.releases}/m00000000001`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/REVISION`, "m00000000001\n");
+      const r = phase(`migrate ${quote("bash -c 'echo \"$RELEASE_ID $NODE_ENV\" > migrated-by.txt'")} "${dir}" "$MIGRATE_LOG"`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(`${dir}/migrated-by.txt`, "utf8"), "m00000000001 production\n");
+      assert.ok(existsSync(`${dir}/.migrated`));
+    });
+    it("a failing command fails the phase, naming the command and the log; nothing is marked migrated", () => {
+      const dir = `${l.releases}/m00000000002`;
+      mkdirSync(dir, { recursive: true });
+      const r = phase(`migrate ${quote("bash -c 'echo broken >&2; exit 3'")} "${dir}" "$MIGRATE_LOG"`);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /error: migration failed: bash -c 'echo broken >&2; exit 3' \(output in .*migrate\.log\)/);
+      assert.ok(!existsSync(`${dir}/.migrated`));
+      assert.match(readFileSync(l.migrateLog, "utf8"), /broken/);
+    });
+    it("backup auto copies the SQLite database the app's DATABASE_URL names, and keeps twice KEEP", () => {
+      const db = path.join(tmp, "app.db");
+      writeFileSync(db, "sqlite bytes");
+      writeFileSync(l.sharedEnv, `DATABASE_URL=${JSON.stringify(`file:${db}`)}\n`);
+      const dir = `${l.releases}/m00000000003`;
+      mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < 3; i++) {
+        const r = phase(`backup auto "$BACKUPS" b0000000000${i} "${dir}" 1`);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^backup: .*app\.db -> .*\.db$/m);
+      }
+      const kept = execFileSync("ls", [l.backups], { encoding: "utf8" }).trim().split("\n");
+      assert.equal(kept.length, 2, kept.join(" "));
+      assert.equal(readFileSync(path.join(l.backups, kept[kept.length - 1]), "utf8"), "sqlite bytes");
+      rmSync(l.sharedEnv, { force: true });
     });
   });
 
