@@ -128,7 +128,11 @@ describe("ecosystem file", () => {
       assert.equal(app.instances, 2);
       assert.equal(app.cwd, `${root}/current`);
       assert.equal(app.out_file, `${root}/shared/logs/out.log`);
-      assert.deepEqual(app.env, { DATABASE_URL: "file:/custom.db", SECRET: "a\"b\nc", PORT: "3000", NODE_ENV: "production", RELEASE_ID: "abc" });
+      // No .sends-ready in the release: the ready shim, preloaded, sends 'ready' for the app.
+      assert.deepEqual(app.env, { DATABASE_URL: "file:/custom.db", SECRET: "a\"b\nc", PORT: "3000", NODE_ENV: "production", RELEASE_ID: "abc",
+        VPS_RELEASE_READY_SHIM: "1" });
+      assert.equal(app.wait_ready, true);
+      assert.deepEqual(app.node_args, ["--require", layout(root).readyShim]);
       const exec = spawnSync(process.execPath, [layout(root).helper, file, "exec", `${root}/releases/abc`, "4000", "--", "bash", "-c", "printf '%s|%s|%s' \"$PORT\" \"$RELEASE_ID\" \"$SECRET\""], { encoding: "utf8" });
       assert.equal(exec.stdout, "4000|abc|a\"b\nc");
     } finally {
