@@ -134,7 +134,7 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     const again = stack.up();
     const stats = await load.stop();
     assert.equal(again.status, 0, again.stdout + again.stderr);
-    served(stats, "killed up, then the next up");
+    served(stats, "interrupted up, then the next up");
     assert.equal(await live(), e.id);
     assert.equal(stack.outputs().releaseId, e.id);
     const p = stack.preview(["--expect-no-changes"]);
