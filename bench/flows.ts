@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { projectRoot, sshRun, TestStack, Vps } from "../driver/local";
 import { Variant } from "./artifacts";
 import { FlowName } from "./report";
-import { parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
+import { activationRan, parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
 import { parseStepLines } from "./steps";
 
 /** What ssh says when the connection never got to run anything. */
@@ -114,7 +114,7 @@ export class OursFlow implements Flow {
    */
   private stepsOf(r: { status: number | null; stdout: string; stderr: string }): Record<string, number> {
     const fromLog = parseReleaseOutput(`${r.stdout}\n${r.stderr}`);
-    if (r.status !== 0 || !/command:remote:Command \S*-activate (?:creat|updat|replac)/.test(r.stdout)) {
+    if (r.status !== 0 || !activationRan(r.stdout)) {
       return stepSeconds(fromLog.steps);
     }
     const steps = this.s.outputs().releaseSteps as StepTiming[] | undefined;

@@ -289,3 +289,31 @@ export class Artifacts {
     rmSync(this.work, { recursive: true, force: true });
   }
 }
+
+/**
+ * A stack of the real program on the local VPS, as most end-to-end tests want it: a deploy root,
+ * PM2 app and port of its own, examples/backend's artifacts, a 20 s health timeout. remove() takes
+ * the app, the root, the stack and the artifacts away again.
+ */
+export async function stackOnLocalVps(prefix: string): Promise<{
+  vps: Vps; stack: TestStack; artifacts: Artifacts; root: string; health: string;
+  live: () => Promise<string | undefined>; remove: () => void;
+}> {
+  const vps = localVps();
+  const artifacts = new Artifacts();
+  const stack = new TestStack(projectRoot, prefix);
+  const root = `${vps.root}-${stack.name}`;
+  const port = await freePort();
+  const health = `http://127.0.0.1:${port}/health`;
+  stack.useVps(vps, port, { root });
+  stack.setConfig("app:healthTimeout", "20");
+  return {
+    vps, stack, artifacts, root, health,
+    live: async () => ((await getJson(health)).body as { release?: string }).release,
+    remove: () => {
+      sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
+      stack.remove();
+      artifacts.remove();
+    },
+  };
+}

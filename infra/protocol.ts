@@ -100,3 +100,11 @@ export function stepSeconds(steps: StepTiming[]): Record<string, number> {
   for (const s of steps) byName[s.name] = Math.round(((byName[s.name] ?? 0) + s.seconds) * 100) / 100;
   return byName;
 }
+
+/**
+ * Whether a `pulumi up` log shows the release command run (created, updated or replaced): the
+ * engine's own resource lines, which both providers produce alike. An up that changed nothing has none.
+ */
+export function activationRan(log: string): boolean {
+  return /command:remote:Command \S*-activate (?:\*\*)?(?:creat|updat|replac)/.test(log);
+}

@@ -6,7 +6,7 @@
 // the log does not hold);
 // --health: the smoke check's answer. The release script's lines: infra/protocol.ts.
 import { existsSync, readFileSync } from "node:fs";
-import { parseReleaseOutput, ReleaseOutput, StepTiming } from "../../infra/protocol";
+import { activationRan, parseReleaseOutput, ReleaseOutput, StepTiming } from "../../infra/protocol";
 
 export interface ReleaseLog extends ReleaseOutput {
   /** The program's one-line account of the release (`release: A -> B (...)`, `release: A stays live`). */
@@ -24,8 +24,7 @@ export interface ReleaseLog extends ReleaseOutput {
 export function parseUpLog(log: string): ReleaseLog {
   const text = log.replace(/\r\n/g, "\n").replace(/\x1b\[[0-9;]*m/g, "");
   const plan = /^\s*release: (.*)$/m.exec(text)?.[1].trim();
-  const ran = /command:remote:Command \S*-activate (?:\*\*)?(?:creat|updat|replac)/.test(text);
-  return { ...parseReleaseOutput(text), plan, ran };
+  return { ...parseReleaseOutput(text), plan, ran: activationRan(text) };
 }
 
 export interface SummaryInput {

@@ -144,15 +144,17 @@ function previousOf(revisions, id) {
  * @param {number} pid
  */
 function processAlive(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    // No /proc (not Linux), or no such process.
+  if (fs.existsSync("/proc/self")) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false; // no such process
+    }
   }
   try {
-    process.kill(pid, 0);
-    return !fs.existsSync("/proc/self");
+    process.kill(pid, 0); // no /proc (not Linux): a zombie cannot be told from a live process
+    return true;
   } catch {
     return false;
   }

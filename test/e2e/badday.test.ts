@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, LoadStats, localVps, projectRoot, sshRun, startLoad, TestStack, Vps } from "../../driver/local";
+import { Artifacts, LoadStats, sshRun, stackOnLocalVps, startLoad, TestStack, Vps } from "../../driver/local";
 
 describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   let vps: Vps;
@@ -15,7 +15,8 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   let root: string;
   let health: string;
   let artifacts: Artifacts;
-  const live = async () => ((await getJson(health)).body as { release?: string }).release;
+  let live: () => Promise<string | undefined>;
+  let remove = () => {};
   const served = (stats: LoadStats, what: string) => {
     console.log(`${what}: ${stats.ok} requests answered, ${stats.failed} failed`);
     assert.equal(stats.failed, 0, `${what}: ${JSON.stringify(stats)}`);
@@ -38,14 +39,7 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   const migrateRuns = () => Number(sshRun(vps, `wc -l < ${root}/shared/migrate-runs 2>/dev/null || echo 0`).stdout.trim());
 
   before(async () => {
-    vps = localVps();
-    artifacts = new Artifacts();
-    stack = new TestStack(projectRoot, "e2e-badday");
-    root = `${vps.root}-${stack.name}`;
-    const port = await freePort();
-    health = `http://127.0.0.1:${port}/health`;
-    stack.useVps(vps, port, { root });
-    stack.setConfig("app:healthTimeout", "20");
+    ({ vps, stack, root, health, artifacts, live, remove } = await stackOnLocalVps("e2e-badday"));
     stack.setConfig("app:healthSettle", "4");
     // A migrate command of the app's own (not Prisma's): it runs in the release with the app's env.
     stack.setConfig("app:migrate", `bash -c 'echo "$RELEASE_ID" >> ../../shared/migrate-runs'`);
@@ -54,11 +48,7 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
-  after(() => {
-    sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
-    stack?.remove();
-    artifacts?.remove();
-  });
+  after(() => remove());
 
   it("a migrate command that is not Prisma's runs for every new release, even with the same migration files", async () => {
     assert.equal(migrateRuns(), 1);

@@ -5,37 +5,26 @@ import assert from "node:assert/strict";
 import { appendFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Artifacts, freePort, getJson, localVps, projectRoot, sshRun, TestStack, Vps } from "../../driver/local";
+import { Artifacts, sshRun, stackOnLocalVps, TestStack, Vps } from "../../driver/local";
 
 describe("official provider behaviours on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
   let vps: Vps;
   let stack: TestStack;
   let root: string;
-  let health: string;
   let artifacts: Artifacts;
-  const live = async () => ((await getJson(health)).body as { release?: string }).release;
+  let live: () => Promise<string | undefined>;
+  let remove = () => {};
   const ok = (r: { status: number | null; stdout: string; stderr: string }, what: string) =>
     assert.equal(r.status, 0, `${what}:\n${r.stdout}\n${r.stderr}`);
 
   before(async () => {
-    vps = localVps();
-    artifacts = new Artifacts();
-    stack = new TestStack(projectRoot, "e2e-conn");
-    root = `${vps.root}-${stack.name}`;
-    const port = await freePort();
-    health = `http://127.0.0.1:${port}/health`;
-    stack.useVps(vps, port, { root });
-    stack.setConfig("app:healthTimeout", "20");
+    ({ vps, stack, root, artifacts, live, remove } = await stackOnLocalVps("e2e-conn"));
     stack.setConfig("app:artifact", artifacts.a.file);
     stack.setConfig("app:env", JSON.stringify({ GREETING: "hello" }), { secret: true });
     stack.setConfig("app:generatedSecrets", JSON.stringify(["JWT_SECRET"]), { plaintext: true });
   });
 
-  after(() => {
-    sshRun(vps, `pm2 delete ${stack.name} >/dev/null 2>&1; pm2 save --force >/dev/null 2>&1; rm -rf ${root}`);
-    stack?.remove();
-    artifacts?.remove();
-  });
+  after(() => remove());
 
   it("previews a new stack whose .env holds a secret not generated yet, then deploys it", async () => {
     const p = stack.preview();
