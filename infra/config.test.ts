@@ -34,11 +34,13 @@ describe("parseConfig", () => {
     assert.deepEqual(c.vps, {
       host: "203.0.113.10", port: 22, user: "deploy", privateKey: KEY,
       hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1", root: "/home/deploy/apps/api",
+      hosts: [{ host: "203.0.113.10", port: 22, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1", primary: true }],
+      fleet: false,
     });
     assert.deepEqual(c.app, {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
       script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60, healthSettle: 5,
-      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {},
+      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {}, rollout: 0,
       provenance: undefined, generatedSecrets: [],
     });
     assert.deepEqual(c.ci, { repository: undefined, secrets: {}, githubToken: undefined, githubApiUrl: undefined });
@@ -148,4 +150,58 @@ describe("parseConfig", () => {
     const p = problems({ "vps:privateKey": secret, "app:env": JSON.stringify({ A: { secret } }) });
     for (const line of p) assert.ok(!line.includes(secret), line);
   });
+
+  describe("vps:hosts (a fleet)", () => {
+    const K1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1";
+    const K2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd2";
+    const fleet = (hosts: unknown, over: Record<string, string | undefined> = {}) =>
+      ({ "vps:host": undefined, "vps:hostKey": undefined, "vps:hosts": JSON.stringify(hosts), ...over });
+
+    it("reads the hosts, the first one primary by default, and app:rollout", () => {
+      const c = parse(fleet([{ host: "10.0.0.11", hostKey: `${K1} c1` }, { host: "10.0.0.12", port: 2222, hostKey: K2 }],
+        { "app:rollout": "1" }));
+      assert.equal(c.vps.fleet, true);
+      assert.deepEqual(c.vps.hosts, [
+        { host: "10.0.0.11", port: 22, hostKey: K1, primary: true },
+        { host: "10.0.0.12", port: 2222, hostKey: K2, primary: false },
+      ]);
+      assert.equal(c.vps.host, "10.0.0.11");
+      assert.equal(c.app.rollout, 1);
+    });
+
+    it("takes the host that says primary: true", () => {
+      const c = parse(fleet([{ host: "10.0.0.11", hostKey: K1 }, { host: "10.0.0.12", hostKey: K2, primary: true }]));
+      assert.deepEqual(c.vps.hosts.map((h) => h.primary), [false, true]);
+      assert.equal(c.vps.host, "10.0.0.12");
+    });
+
+    it("names every bad entry by its index, all at once", () => {
+      const p = problems(fleet([
+        { host: "10.0.0.11" },
+        { host: "bad host!", hostKey: "nope" },
+        { host: "10.0.0.13", hostKey: K2, port: 0, user: "x" },
+        { host: "10.0.0.11", hostKey: K1 },
+        "10.0.0.15",
+      ]));
+      const has = (re: RegExp) => assert.ok(p.some((x) => re.test(x)), `expected ${re} in:\n${p.join("\n")}`);
+      has(/^vps:hosts\[0\]\.hostKey: required: every host's key is pinned \(ssh-keyscan -t ed25519 10\.0\.0\.11/);
+      has(/^vps:hosts\[1\]\.host: expected a host name or IP address/);
+      has(/^vps:hosts\[1\]\.hostKey: expected one public key line/);
+      has(/^vps:hosts\[2\]\.port: expected an integer 1-65535/);
+      has(/^vps:hosts\[2\]\.user: unknown field/);
+      has(/^vps:hosts\[3\]: 10\.0\.0\.11:22 is also vps:hosts\[0\]/);
+      has(/^vps:hosts\[4\]: expected an object/);
+    });
+
+    it("refuses vps:host with vps:hosts, two primaries, an empty list, bad JSON and a bad rollout", () => {
+      const p = problems(fleet([{ host: "10.0.0.11", hostKey: K1, primary: true }, { host: "10.0.0.12", hostKey: K2, primary: true }],
+        { "vps:host": "203.0.113.10", "app:rollout": "-1" }));
+      assert.ok(p.some((x) => x.startsWith("vps:host and vps:hosts are both set")), p.join("\n"));
+      assert.ok(p.some((x) => x.startsWith("vps:hosts: [0], [1] all say primary: true")), p.join("\n"));
+      assert.ok(p.some((x) => x.startsWith("app:rollout: expected an integer 0-1000")), p.join("\n"));
+      assert.match(problems({ ...fleet([]) })[0], /^vps:hosts: expected a non-empty JSON list/);
+      assert.match(problems({ "vps:host": undefined, "vps:hostKey": undefined, "vps:hosts": "[{" })[0], /^vps:hosts: expected a JSON list/);
+    });
+  });
 });
+

@@ -3,9 +3,21 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 
-/** Connection to the VPS. */
+/** One host of the stack: a single VPS (vps:host) or one entry of a fleet (vps:hosts). */
+export interface VpsHost {
+  /** Address. */
+  host: string;
+  /** SSH port. Default 22. */
+  port: number;
+  /** Its public host key, `type base64`; pinned. */
+  hostKey: string;
+  /** Where the fleet migrates, once per release (the first host unless one says `primary: true`). */
+  primary: boolean;
+}
+
+/** Connection to the VPS (or the fleet: vps:hosts, sharing user, key and root). */
 export interface VpsConfig {
-  /** Address of the VPS. Required. */
+  /** Address of the VPS; of a fleet, its primary's. Required unless vps:hosts is set. */
   host: string;
   /** SSH port. Default 22. */
   port: number;
@@ -17,6 +29,10 @@ export interface VpsConfig {
   hostKey: string;
   /** Deploy root, an absolute path. Required. */
   root: string;
+  /** Every host, the primary marked: one for vps:host, each of vps:hosts in order. */
+  hosts: VpsHost[];
+  /** Whether vps:hosts is set (the phased fleet release) rather than vps:host. */
+  fleet: boolean;
 }
 
 /** The app and how it is released. */
@@ -56,6 +72,11 @@ export interface AppConfig {
   lockTimeout: number;
   /** Secret; keys and values become the app's environment and the shared `.env`. Default `{}`. */
   env: Record<string, string>;
+  /**
+   * A fleet: how many hosts switch at once, each batch only after the one before it is healthy.
+   * Default 0, all at once. Ignored for a single host.
+   */
+  rollout: number;
   /** Written by `npm run promote` and `npm run rollback`, never by hand: why this release goes live. */
   provenance?: Provenance;
   /**
@@ -108,6 +129,7 @@ export const DEFAULTS = {
   migrate: "npx prisma migrate deploy",
   backup: "auto",
   lockTimeout: 120,
+  rollout: 0,
 } as const;
 
 /** Variables the deploy sets itself; app:env may not override them. */
@@ -177,12 +199,25 @@ export function parseConfig(raw: RawConfig, projectRoot: string): DeployConfig {
 }
 
 /** vps:* */
-function parseVps({ problems, bad, set, required, integer }: Reader): VpsConfig {
-  const host = required("vps:host", "203.0.113.10");
-  if (host && !/^[A-Za-z0-9.:[\]-]+$/.test(host)) {
-    bad("vps:host", "expected a host name or IP address", host, set("vps:host", "203.0.113.10"));
+function parseVps(r: Reader): VpsConfig {
+  const { raw, problems, bad, set, required } = r;
+  const hostsRaw = emptyToUndefined(raw("vps:hosts"));
+  let hosts: VpsHost[];
+  if (hostsRaw !== undefined) {
+    for (const key of ["vps:host", "vps:hostKey", "vps:port"]) {
+      if (emptyToUndefined(raw(key)) !== undefined) {
+        problems.push(`${key} and vps:hosts are both set; they are exclusive (pulumi config rm ${key}: each entry of vps:hosts has its own)`);
+      }
+    }
+    hosts = parseHosts(r, hostsRaw);
+  } else {
+    const host = required("vps:host", "203.0.113.10");
+    if (host) checkHostName(r, "vps:host", host, set("vps:host", "203.0.113.10"));
+    const port = r.integer("vps:port", DEFAULTS.port, 1, 65535);
+    const hostKey = required("vps:hostKey", "'ssh-ed25519 AAAA...'");
+    if (hostKey) checkHostKey(r, "vps:hostKey", hostKey, `ssh-keyscan -t ed25519 HOST, then ${set("vps:hostKey", "'ssh-ed25519 AAAA...'")}`);
+    hosts = [{ host, port, hostKey: normalHostKey(hostKey), primary: true }];
   }
-  const port = integer("vps:port", DEFAULTS.port, 1, 65535);
   const user = required("vps:user", "deploy");
   if (user && !/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) {
     bad("vps:user", "expected a Unix user name", user, set("vps:user", "deploy"));
@@ -193,16 +228,6 @@ function parseVps({ problems, bad, set, required, integer }: Reader): VpsConfig 
     problems.push("vps:privateKey: expected a PEM or OpenSSH private key file (a BEGIN line, base64, an END line) " +
       "(pulumi config set --secret vps:privateKey < ~/.ssh/id_ed25519)");
   }
-  const hostKey = required("vps:hostKey", "'ssh-ed25519 AAAA...'");
-  if (hostKey) {
-    const parts = hostKey.trim().split(/\s+/);
-    const ok = parts.length >= 2 && HOST_KEY_TYPES.includes(parts[0]) && /^[A-Za-z0-9+/]+={0,2}$/.test(parts[1]) &&
-      !hostKey.trim().includes("\n");
-    if (!ok) {
-      bad("vps:hostKey", "expected one public key line like \"ssh-ed25519 AAAA...\"", hostKey,
-        `ssh-keyscan -t ed25519 HOST, then ${set("vps:hostKey", "'ssh-ed25519 AAAA...'")}`);
-    }
-  }
   const root = required("vps:root", "/home/deploy/apps/api");
   if (root) {
     const normal = path.posix.normalize(root);
@@ -212,8 +237,99 @@ function parseVps({ problems, bad, set, required, integer }: Reader): VpsConfig 
         set("vps:root", "/home/deploy/apps/api"));
     }
   }
+  const primary = hosts.find((h) => h.primary) ?? hosts[0] ?? { host: "", port: DEFAULTS.port, hostKey: "", primary: true };
+  return {
+    host: primary.host, port: primary.port, user, privateKey, hostKey: primary.hostKey,
+    root: root.replace(/\/+$/, ""), hosts, fleet: hostsRaw !== undefined,
+  };
+}
 
-  return { host, port, user, privateKey, hostKey: hostKey.trim().split(/\s+/).slice(0, 2).join(" "), root: root.replace(/\/+$/, "") };
+const HOSTS_EXAMPLE = `'[{"host":"10.0.0.11","hostKey":"ssh-ed25519 AAAA..."},{"host":"10.0.0.12","port":2222,"hostKey":"ssh-ed25519 AAAA..."}]'`;
+
+/** vps:hosts: a JSON list of {host, port?, hostKey, primary?}; every bad entry named by its index. */
+function parseHosts(r: Reader, text: string): VpsHost[] {
+  const { problems } = r;
+  const fix = `pulumi config set vps:hosts -- ${HOSTS_EXAMPLE}`;
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    problems.push(`vps:hosts: expected a JSON list of {host, port?, hostKey, primary?} (${fix})`);
+    return [];
+  }
+  if (!Array.isArray(list) || list.length === 0) {
+    problems.push(`vps:hosts: expected a non-empty JSON list of {host, port?, hostKey, primary?} (${fix})`);
+    return [];
+  }
+  const hosts: VpsHost[] = [];
+  list.forEach((entry: unknown, i) => {
+    const key = `vps:hosts[${i}]`;
+    const fixEntry = `pulumi config set --path '${key}.host' 10.0.0.11; ssh-keyscan -t ed25519 HOST for '${key}.hostKey'`;
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      problems.push(`${key}: expected an object {host, port?, hostKey, primary?}, got ${JSON.stringify(truncate(JSON.stringify(entry)))} (${fix})`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    for (const k of Object.keys(e)) {
+      if (!["host", "port", "hostKey", "primary"].includes(k)) {
+        problems.push(`${key}.${k}: unknown field; an entry has host, port, hostKey and primary (pulumi config rm --path '${key}.${k}')`);
+      }
+    }
+    const host = typeof e.host === "string" ? e.host.trim() : "";
+    if (!host) problems.push(`${key}.host: required, a host name or IP address (${fixEntry})`);
+    else checkHostName(r, `${key}.host`, host, `pulumi config set --path '${key}.host' 10.0.0.11`);
+    let port: number = DEFAULTS.port;
+    if (e.port !== undefined) {
+      const p = typeof e.port === "string" && /^\d+$/.test(e.port) ? Number(e.port) : e.port;
+      if (typeof p !== "number" || !Number.isInteger(p) || p < 1 || p > 65535) {
+        r.bad(`${key}.port`, "expected an integer 1-65535", String(e.port), `pulumi config set --path '${key}.port' 22`);
+      } else {
+        port = p;
+      }
+    }
+    const hostKey = typeof e.hostKey === "string" ? e.hostKey : "";
+    if (!hostKey.trim()) {
+      problems.push(`${key}.hostKey: required: every host's key is pinned (ssh-keyscan -t ed25519 ${host || "HOST"}, then ` +
+        `pulumi config set --path '${key}.hostKey' 'ssh-ed25519 AAAA...')`);
+    } else {
+      checkHostKey(r, `${key}.hostKey`, hostKey, `ssh-keyscan -t ed25519 ${host || "HOST"}, then pulumi config set --path '${key}.hostKey' 'ssh-ed25519 AAAA...'`);
+    }
+    if (e.primary !== undefined && typeof e.primary !== "boolean") {
+      r.bad(`${key}.primary`, "expected true or false", String(e.primary), `pulumi config set --path '${key}.primary' true`);
+    }
+    hosts.push({ host, port, hostKey: normalHostKey(hostKey), primary: e.primary === true });
+  });
+  const seen = new Map<string, number>();
+  hosts.forEach((h, i) => {
+    const at = `${h.host}:${h.port}`;
+    if (h.host && seen.has(at)) {
+      problems.push(`vps:hosts[${i}]: ${at} is also vps:hosts[${seen.get(at)}]; list each host once (pulumi config rm --path 'vps:hosts[${i}]')`);
+    } else {
+      seen.set(at, i);
+    }
+  });
+  const primaries = hosts.map((h, i) => (h.primary ? i : -1)).filter((i) => i >= 0);
+  if (primaries.length > 1) {
+    problems.push(`vps:hosts: ${primaries.map((i) => `[${i}]`).join(", ")} all say primary: true; one host migrates, mark only one ` +
+      `(pulumi config rm --path 'vps:hosts[${primaries[1]}].primary')`);
+  }
+  if (primaries.length === 0 && hosts.length > 0) hosts[0].primary = true;
+  return hosts;
+}
+
+function checkHostName(r: Reader, key: string, host: string, fix: string): void {
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) r.bad(key, "expected a host name or IP address", host, fix);
+}
+
+function checkHostKey(r: Reader, key: string, hostKey: string, fix: string): void {
+  const parts = hostKey.trim().split(/\s+/);
+  const ok = parts.length >= 2 && HOST_KEY_TYPES.includes(parts[0]) && /^[A-Za-z0-9+/]+={0,2}$/.test(parts[1]) &&
+    !hostKey.trim().includes("\n");
+  if (!ok) r.bad(key, "expected one public key line like \"ssh-ed25519 AAAA...\"", hostKey, fix);
+}
+
+function normalHostKey(hostKey: string): string {
+  return hostKey.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
 /** app:* */
@@ -249,6 +365,7 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
   const healthSettle = integer("app:healthSettle", DEFAULTS.healthSettle, 0, 600);
   const keepReleases = integer("app:keepReleases", DEFAULTS.keepReleases, 2, 100);
   const lockTimeout = integer("app:lockTimeout", DEFAULTS.lockTimeout, 0, 3600);
+  const rollout = integer("app:rollout", DEFAULTS.rollout, 0, 1000);
   const migrate = raw("app:migrate") ?? DEFAULTS.migrate;
   const backup = raw("app:backup") ?? DEFAULTS.backup;
   for (const [key, v] of [["app:migrate", migrate], ["app:backup", backup]] as const) {
@@ -278,6 +395,7 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
     backup,
     lockTimeout,
     env,
+    rollout,
     provenance,
     generatedSecrets,
   };

@@ -14,7 +14,14 @@ export function liveOutputs(): pulumi.StackReference {
  * Until then, a new one on every `up`: an upload that is in the state but gone from the VPS (a
  * wiped or rebuilt server, a cleaned folder) is sent again by the next `up`, never stuck.
  */
-export function uploadTokenFor(live: pulumi.StackReference, releaseId: string): pulumi.Output<string> {
-  return pulumi.all([live.getOutput("releaseId"), live.getOutput("uploadToken")]).apply(([liveId, token]) =>
+export function uploadTokenFor(live: pulumi.StackReference, releaseId: string, fleetHost?: string): pulumi.Output<string> {
+  const recorded: pulumi.Output<unknown[]> = fleetHost === undefined
+    ? pulumi.all([live.getOutput("releaseId"), live.getOutput("uploadToken")])
+    // A fleet keys each host's upload on what that host runs (the stack's `hosts` output).
+    : live.getOutput("hosts").apply((hosts) => {
+      const h = (hosts as Record<string, { releaseId?: unknown; uploadToken?: unknown }> | undefined)?.[fleetHost];
+      return [h?.releaseId, h?.uploadToken];
+    });
+  return recorded.apply(([liveId, token]) =>
     liveId === releaseId ? (typeof token === "string" ? token : "") : `pending ${new Date().toISOString()}`);
 }

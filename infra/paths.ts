@@ -30,6 +30,8 @@ export interface Layout {
   lockFile: string;
   /** Who holds the lock: written by the release that holds it, emptied when it ends. */
   lockOwner: string;
+  /** A fleet host's lease, held from its stage to its publish (release.lib.sh lease_take). */
+  leaseFile: string;
   /** The project/stack that owns the root. */
   stackClaim: string;
 }
@@ -59,6 +61,7 @@ export function layout(root: string): Layout {
     revisionsLog: j("revisions.log"),
     lockFile: j(".deploy.lock"),
     lockOwner: j(".deploy.lock.owner"),
+    leaseFile: j(".deploy.lease"),
     stackClaim: j(".stack"),
   };
 }
@@ -90,6 +93,7 @@ export function layoutVars(l: Layout): Record<string, string> {
     REVISIONS: l.revisionsLog,
     LOCK_FILE: l.lockFile,
     LOCK_OWNER: l.lockOwner,
+    LEASE_FILE: l.leaseFile,
     STACK_CLAIM: l.stackClaim,
   };
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ecosystemLine, envLine, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "./planLines";
+import { ecosystemLine, envLine, hostLines, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "./planLines";
 
 export interface PlanArgs {
   release: PlannedRelease;
@@ -7,6 +7,8 @@ export interface PlanArgs {
   envKeys: pulumi.Input<string[]>;
   /** Secret. */
   envHash: pulumi.Input<string>;
+  /** A fleet: its hosts (`host:port`) in publish order, and how many switch at once. */
+  fleet?: { hosts: string[]; rollout: number };
 }
 
 /**
@@ -24,6 +26,12 @@ export function announcePlan(live: pulumi.StackReference, args: PlanArgs): void 
     say(releaseLine(prev, args.release));
     say(migrationsLine(prev, args.release));
   });
+  const fleet = args.fleet;
+  if (fleet) {
+    out<Record<string, { releaseId?: string }>>("hosts").apply((hosts) => {
+      for (const line of hostLines(hosts, fleet.hosts, args.release, fleet.rollout)) say(line);
+    });
+  }
   out<string>("ecosystemHash").apply((ecosystemHash) => say(ecosystemLine({ ecosystemHash }, args.ecosystemHash)));
   pulumi.all([out<string[]>("envKeys"), out<string>("envHash"), args.envKeys, args.envHash])
     .apply(([envKeys, envHash, keys, planned]) => say(envLine({ envKeys, envHash }, keys, planned)));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ecosystemLine, envLine, migrationsLine, provenanceFor, releaseLine, sourceOf } from "./planLines";
+import { ecosystemLine, envLine, hostLines, migrationsLine, provenanceFor, releaseLine, sourceOf } from "./planLines";
 
 const A = "aaaaaaaaaaaa";
 const B = "bbbbbbbbbbbb";
@@ -46,4 +46,15 @@ describe("preview lines", () => {
     assert.equal(provenanceFor(p, B), p);
     assert.equal(provenanceFor(p, A), undefined);
   });
+
+  it("a fleet: one line per host, what it runs and what it will, with its publish batch", () => {
+    const hs = ["10.0.0.11:22", "10.0.0.12:22", "10.0.0.13:22"];
+    assert.deepEqual(hostLines({ [hs[0]]: { releaseId: A }, [hs[1]]: { releaseId: B } }, hs, next, 2), [
+      `host 10.0.0.11:22: ${A} -> ${B} (publish batch 1 of 2)`,
+      `host 10.0.0.12:22: ${B} stays live (publish batch 1 of 2)`,
+      `host 10.0.0.13:22: (none) -> ${B} (publish batch 2 of 2)`,
+    ]);
+    assert.deepEqual(hostLines(undefined, hs.slice(0, 1), next, 0), [`host 10.0.0.11:22: (none) -> ${B} (publish batch 1 of 1)`]);
+  });
 });
+

@@ -11,6 +11,8 @@ export interface LiveOutputs {
   /** Secret in state; compared, never printed. */
   envHash?: string;
   migrations?: string[];
+  /** A fleet: what each host runs, keyed by `host:port`. */
+  hosts?: Record<string, { releaseId?: string }>;
 }
 
 export interface PlannedRelease {
@@ -25,6 +27,21 @@ export function releaseLine(live: LiveOutputs, next: PlannedRelease): string {
   if (!live.releaseId) return `release: (none) -> ${next.releaseId} (first deploy, ${how}; ${next.source})`;
   if (live.releaseId === next.releaseId) return `release: ${next.releaseId} stays live`;
   return `release: ${live.releaseId} -> ${next.releaseId} (${how}; ${next.source})`;
+}
+
+/**
+ * A fleet: one line per host, what it runs now (the stack's `hosts` output) and what it will run;
+ * a host the stack has not deployed yet says so.
+ */
+export function hostLines(live: LiveOutputs["hosts"], hosts: string[], next: PlannedRelease,
+  rollout: number): string[] {
+  const size = rollout > 0 ? rollout : hosts.length;
+  return hosts.map((h, i) => {
+    const now = live?.[h]?.releaseId;
+    const batch = Math.floor(i / size) + 1;
+    const what = now === next.releaseId ? `${next.releaseId} stays live` : `${now ?? "(none)"} -> ${next.releaseId}`;
+    return `host ${h}: ${what} (publish batch ${batch} of ${Math.ceil(hosts.length / size)})`;
+  });
 }
 
 export function ecosystemLine(live: LiveOutputs, plannedHash: string): string {

@@ -5,6 +5,7 @@
 //   release ID failed at step STEP (exit N)   the release failed; the live release keeps serving
 //   error: TEXT                               why
 //   RESULT {json}                             the last line of a release that went live (ReleaseResult)
+//   PHASE {json}                              the last line of a fleet phase short of publish (PhaseResult)
 // Both command providers (the official one and tools/pulumi-resource-command) fill the same two
 // sources with these lines: the command's stdout output when it succeeds, and the error text
 // (`...: running "CMD":\n<stdout and stderr>`) when it fails. How a CLI prints progress differs
@@ -40,6 +41,19 @@ export interface ReleaseOutput {
   failure?: { releaseId: string; step: string };
   /** `error:` lines and failed health checks, de-duplicated, in order. */
   errors: string[];
+}
+
+/** The fields of a fleet phase's last line, `PHASE {json}`, for the phases before publish. */
+export interface PhaseResult {
+  phases: string;
+  releaseId: string;
+  host: string;
+  steps: StepTiming[];
+}
+
+export function parsePhaseResult(stdout: string): PhaseResult | undefined {
+  const line = stdout.split("\n").map((l) => l.trim()).reverse().find((l) => l.startsWith("PHASE {"));
+  return line === undefined ? undefined : (JSON.parse(line.slice("PHASE ".length)) as PhaseResult);
 }
 
 const RESULT_PREFIX = "RESULT ";
@@ -104,7 +118,8 @@ export function stepSeconds(steps: StepTiming[]): Record<string, number> {
 /**
  * Whether a `pulumi up` log shows the release command run (created, updated or replaced): the
  * engine's own resource lines, which both providers produce alike. An up that changed nothing has none.
+ * On a fleet, a host's publish command is its activation.
  */
 export function activationRan(log: string): boolean {
-  return /command:remote:Command \S*-activate (?:\*\*)?(?:creat|updat|replac)/.test(log);
+  return /command:remote:Command \S*-(?:activate|publish) (?:\*\*)?(?:creat|updat|replac)/.test(log);
 }

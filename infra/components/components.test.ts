@@ -39,9 +39,11 @@ before(async () => {
       const state = { ...args.inputs };
       if (args.type === "random:index/randomPassword:RandomPassword") state.result = `generated-${args.name}`;
       if (args.type === "command:remote:Command") {
-        state.stdout = args.name === "release-activate"
-          ? 'RESULT {"releaseId":"0123456789ab","previousReleaseId":"ba9876543210","artifactSha256":"ab"}'
-          : "ok";
+        state.stdout = args.name === "release-activate" || args.name.endsWith("-publish")
+          ? 'RESULT {"releaseId":"0123456789ab","previousReleaseId":"ba9876543210","artifactSha256":"ab","steps":[{"name":"switch","seconds":0.1}]}'
+          : /-(stage|migrate|preflight)$/.test(args.name)
+            ? `PHASE {"phases":"x","releaseId":"0123456789ab","host":"h","steps":[{"name":"${args.name.split("-").pop()}","seconds":1}]}`
+            : "ok";
       }
       recorded.push({ type: args.type, name: args.name, inputs: args.inputs, dependsOn: [] });
       return { id: `${args.name}-id`, state };
@@ -214,3 +216,78 @@ describe("components under mocks", () => {
     assert.equal(plain(find("github-VPS_SSH_KEY").inputs.plaintextValue), SECRET_KEY);
   });
 });
+
+describe("a fleet under mocks (FleetRelease)", () => {
+  const hosts = ["10.0.0.11:22", "10.0.0.12:22", "10.0.0.13:2222"];
+  const slugs = ["10.0.0.11-22", "10.0.0.12-22", "10.0.0.13-2222"];
+  let fleetHosts: pulumi.Output<Record<string, { releaseId: string; primary: boolean; steps: { name: string }[] }>>;
+  let fleetId: pulumi.Output<string>;
+
+  before(async () => {
+    const { FleetRelease } = await import("./fleet");
+    const app = {
+      name: "api", script: "dist/server.js", port: 3000, healthPath: "/health", healthTimeout: 60, healthSettle: 5, keepReleases: 5,
+      migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120,
+    };
+    const fleet = new FleetRelease("fleet", {
+      root: "/srv/api", stack: "p/s", app, rollout: 1,
+      target: { kind: "deploy", releaseId: "0123456789ab", artifact: { path: "/tmp/a.tar.gz", sha256: "0123456789ab" + "c".repeat(52) } },
+      hosts: hosts.map((label, i) => ({
+        label, primary: i === 1,
+        connection: { host: label.split(":")[0], port: Number(label.split(":")[1]), user: "deploy", privateKey: pulumi.secret(SECRET_KEY), hostKey: "ssh-ed25519 AAAA" },
+        connectionTarget: `deploy@${label} ssh-ed25519 AAAA`, uploadToken: `token-${i}`, ecosystemHash: "eco", envVersion: `env-${i}`, dependsOn: [],
+      })),
+    }, { transformations: [capture] });
+    fleetHosts = fleet.hosts;
+    fleetId = fleet.releaseId;
+    await valueOf(fleetHosts);
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it("uploads, stages, preflights and publishes on every host, and migrates once, on the primary", () => {
+    for (const slug of slugs) for (const p of ["upload", "stage", "preflight", "publish"]) find(`fleet-${slug}-${p}`);
+    assert.equal(recorded.filter((r) => r.name.startsWith("fleet-") && r.name.endsWith("migrate")).length, 1);
+    const migrate = String(find("fleet-migrate").inputs.stdin);
+    assert.match(migrate, /^PHASES=migrate$/m);
+    assert.match(migrate, /^HOST_LABEL=10\.0\.0\.12:22$/m);
+    for (const [i, slug] of slugs.entries()) {
+      for (const p of ["stage", "preflight", "publish"]) {
+        const text = String(find(`fleet-${slug}-${p}`).inputs.stdin);
+        assert.match(text, new RegExp(`^PHASES=${p}$`, "m"));
+        assert.match(text, new RegExp(`^HOST_LABEL=${hosts[i].replace(/\./g, "\\.")}$`, "m"));
+        assert.match(text, /^LEASE_KEY=[0-9a-f]{16}$/m);
+      }
+    }
+  });
+
+  it("orders the phases: migrate after every stage, preflight after migrate, publish in batches of app:rollout", () => {
+    const sorted = (n: string) => [...(deps.get(n) ?? [])].sort();
+    assert.deepEqual(sorted("fleet-migrate"), slugs.map((s) => `fleet-${s}-stage`).sort());
+    for (const s of slugs) assert.deepEqual(sorted(`fleet-${s}-preflight`), ["fleet-migrate"]);
+    const preflights = slugs.map((s) => `fleet-${s}-preflight`);
+    assert.deepEqual(sorted(`fleet-${slugs[0]}-publish`), [...preflights].sort());
+    assert.deepEqual(sorted(`fleet-${slugs[1]}-publish`), [...preflights, `fleet-${slugs[0]}-publish`].sort());
+    assert.deepEqual(sorted(`fleet-${slugs[2]}-publish`), [...preflights, `fleet-${slugs[1]}-publish`].sort());
+    assert.deepEqual(sorted(`fleet-${slugs[0]}-stage`), [`fleet-${slugs[0]}-upload`]);
+  });
+
+  it("keys each host's phases on the release and that host's ecosystem and .env; the lease key is the same for all three", () => {
+    const key = (n: string) => /^LEASE_KEY=(\w+)$/m.exec(String(find(n).inputs.stdin))?.[1];
+    for (const [i, s] of slugs.entries()) {
+      for (const p of ["stage", "preflight", "publish"]) assert.deepEqual(plain(find(`fleet-${s}-${p}`).inputs.triggers), ["0123456789ab", "eco", `env-${i}`]);
+      assert.equal(key(`fleet-${s}-stage`), key(`fleet-${s}-publish`));
+    }
+    assert.notEqual(key(`fleet-${slugs[0]}-stage`), key(`fleet-${slugs[1]}-stage`));
+    assert.deepEqual(plain(find("fleet-migrate").inputs.triggers), ["0123456789ab", "env-1"]);
+  });
+
+  it("outputs each host's release and steps, and the fleet's release id", async () => {
+    const h = await valueOf(fleetHosts);
+    assert.deepEqual(Object.keys(h), hosts);
+    assert.equal(h[hosts[1]].primary, true);
+    assert.deepEqual(h[hosts[1]].steps.map((s) => s.name), ["stage", "migrate", "preflight", "switch"]);
+    assert.deepEqual(h[hosts[0]].steps.map((s) => s.name), ["stage", "preflight", "switch"]);
+    assert.equal(await valueOf(fleetId), "0123456789ab");
+  });
+});
+

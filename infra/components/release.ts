@@ -3,8 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, Provenance } from "../config";
 import { incomingArtifact, releaseDir } from "../paths";
 import { sourceOf } from "../planLines";
-import { parseReleaseResult, StepTiming } from "../protocol";
-import { RELEASE_COMMAND, releaseScript } from "../scripts/release";
+import { parseReleaseResult, ReleaseResult, StepTiming } from "../protocol";
+import { FleetPhase, RELEASE_COMMAND, ReleaseInput, releaseScript } from "../scripts/release";
 
 export interface ReleaseArgs {
   /** SSH connection to the VPS. */
@@ -70,76 +70,22 @@ export class Release extends pulumi.ComponentResource {
 
   constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("vps:deploy:Release", name, {}, opts);
-    const common = {
-      root: args.root,
-      stack: args.stack,
-      releaseId: args.target.releaseId,
-      appName: args.app.name,
-      script: args.app.script,
-      port: args.app.port,
-      healthPath: args.app.healthPath,
-      healthTimeout: args.app.healthTimeout,
-      healthSettle: args.app.healthSettle,
-      keepReleases: args.app.keepReleases,
-      migrate: args.app.migrate,
-      backup: args.app.backup,
-      lockTimeout: args.app.lockTimeout,
-      source: sourceOf(args.provenance),
-    };
-    let upload: command.remote.CopyToRemote | undefined;
-    let script: string;
     const t = args.target;
-    switch (t.kind) {
-      case "deploy": {
-        const incoming = incomingArtifact(args.root, t.artifact.sha256);
-        upload = new command.remote.CopyToRemote(`${name}-upload`, {
-          connection: args.connection,
-          source: new pulumi.asset.FileAsset(t.artifact.path),
-          remotePath: incoming,
-          triggers: [t.artifact.sha256, args.connectionTarget, args.uploadToken],
-        }, { parent: this });
-        script = releaseScript({ kind: "deploy", ...common, sha256: t.artifact.sha256, incoming });
-        break;
-      }
-      case "activate":
-        script = releaseScript({ kind: "activate", ...common });
-        break;
-      default: {
-        const never: never = t;
-        throw new Error(`unknown release target ${JSON.stringify(never)}`);
-      }
-    }
-    const activate = new command.remote.Command(`${name}-activate`, {
-      connection: args.connection,
-      create: RELEASE_COMMAND,
-      stdin: script,
-      triggers: [args.target.releaseId, args.ecosystemHash, args.envVersion],
-      addPreviousOutputInEnv: false,
-      logging: "stdoutAndStderr",
-    }, { parent: this, dependsOn: upload ? [upload] : [] });
+    const upload = uploadArtifact(`${name}-upload`, this, args);
+    const script = releaseScript(scriptInput(args));
+    const activate = releaseCommand(`${name}-activate`, this, args.connection, script,
+      [args.target.releaseId, args.ecosystemHash, args.envVersion], upload ? [upload] : []);
 
-    const result = pulumi.unsecret(activate.stdout).apply((out) => {
-      const r = parseReleaseResult(out);
-      if (!r) throw new Error(`the release script printed no RESULT line:\n${out}`);
-      return r;
-    });
+    const result = resultOf(activate);
     this.releaseId = result.apply((r) => r.releaseId);
     this.previousReleaseId = result.apply((r) => r.previousReleaseId);
     this.artifactSha256 = result.apply((r) => r.artifactSha256);
-    this.releaseDir = pulumi.output(releaseDir(args.root, args.target.releaseId));
+    this.releaseDir = pulumi.output(releaseDir(args.root, t.releaseId));
     this.healthUrl = pulumi.output(`http://127.0.0.1:${args.app.port}${args.app.healthPath}`);
     this.migrations = result.apply((r) => r.migrations ?? []);
     this.steps = result.apply((r) => r.steps ?? []);
     this.uploadToken = pulumi.output(args.uploadToken);
-    const p = args.provenance;
-    this.provenance = result.apply((r): ReleaseProvenance => ({
-      source: p?.kind ?? "pulumi up",
-      releaseId: r.releaseId,
-      artifactSha256: r.artifactSha256,
-      activatedAt: r.activatedAt,
-      ...(p?.fromStack ? { fromStack: p.fromStack } : {}),
-      ...(p ? { requestedAt: p.requestedAt } : {}),
-    }));
+    this.provenance = result.apply((r) => provenanceOf(r, args.provenance));
     this.registerOutputs({
       releaseId: this.releaseId,
       previousReleaseId: this.previousReleaseId,
@@ -152,4 +98,92 @@ export class Release extends pulumi.ComponentResource {
       uploadToken: this.uploadToken,
     });
   }
+}
+
+/** What every release command of a stack shares: where it runs and the app's settings. */
+export type ReleaseSettings = Pick<ReleaseArgs, "root" | "stack" | "target" | "app" | "provenance">;
+
+/** The release script's input for `settings`: a deploy of the uploaded artifact, or an activation. */
+export function scriptInput(settings: ReleaseSettings, fleet?: FleetPhase): ReleaseInput {
+  const a = settings.app;
+  const common = {
+    root: settings.root,
+    stack: settings.stack,
+    releaseId: settings.target.releaseId,
+    appName: a.name,
+    script: a.script,
+    port: a.port,
+    healthPath: a.healthPath,
+    healthTimeout: a.healthTimeout,
+    healthSettle: a.healthSettle,
+    keepReleases: a.keepReleases,
+    migrate: a.migrate,
+    backup: a.backup,
+    lockTimeout: a.lockTimeout,
+    source: sourceOf(settings.provenance),
+    ...(fleet ? { fleet } : {}),
+  };
+  const t = settings.target;
+  switch (t.kind) {
+    case "deploy":
+      return { kind: "deploy", ...common, sha256: t.artifact.sha256, incoming: incomingArtifact(settings.root, t.artifact.sha256) };
+    case "activate":
+      return { kind: "activate", ...common };
+    default: {
+      const never: never = t;
+      throw new Error(`unknown release target ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * The artifact's upload to one host (CopyToRemote to a temporary name), keyed on its sha256, where
+ * the connection leads and the upload token; none when the target is a release kept on the VPS.
+ */
+export function uploadArtifact(name: string, parent: pulumi.Resource, args: Pick<ReleaseArgs, "connection" | "root" | "target" |
+  "connectionTarget" | "uploadToken">): command.remote.CopyToRemote | undefined {
+  const t = args.target;
+  if (t.kind !== "deploy") return undefined;
+  return new command.remote.CopyToRemote(name, {
+    connection: args.connection,
+    source: new pulumi.asset.FileAsset(t.artifact.path),
+    remotePath: incomingArtifact(args.root, t.artifact.sha256),
+    triggers: [t.artifact.sha256, args.connectionTarget, args.uploadToken],
+  }, { parent });
+}
+
+/**
+ * A remote command that runs a release script (on stdin, RELEASE_COMMAND), re-run when a trigger
+ * changes. There is no delete command: a replaced one leaves the VPS as it is.
+ */
+export function releaseCommand(name: string, parent: pulumi.Resource, connection: ReleaseArgs["connection"],
+  script: pulumi.Input<string>, triggers: pulumi.Input<string>[], dependsOn: pulumi.Resource[]): command.remote.Command {
+  return new command.remote.Command(name, {
+    connection,
+    create: RELEASE_COMMAND,
+    stdin: script,
+    triggers,
+    addPreviousOutputInEnv: false,
+    logging: "stdoutAndStderr",
+  }, { parent, dependsOn });
+}
+
+/** The RESULT line of a release command that went live (the remote protocol). */
+export function resultOf(cmd: command.remote.Command): pulumi.Output<ReleaseResult> {
+  return pulumi.unsecret(cmd.stdout).apply((out) => {
+    const r = parseReleaseResult(out);
+    if (!r) throw new Error(`the release script printed no RESULT line:\n${out}`);
+    return r;
+  });
+}
+
+export function provenanceOf(r: ReleaseResult, p: Provenance | undefined): ReleaseProvenance {
+  return {
+    source: p?.kind ?? "pulumi up",
+    releaseId: r.releaseId,
+    artifactSha256: r.artifactSha256,
+    activatedAt: r.activatedAt,
+    ...(p?.fromStack ? { fromStack: p.fromStack } : {}),
+    ...(p ? { requestedAt: p.requestedAt } : {}),
+  };
 }

@@ -42,6 +42,47 @@ lock_acquire() {
 # lock_release OWNER_FILE: the holder's line goes (the lock itself ends with the process).
 lock_release() { : >"$1"; }
 
+# A fleet's host is leased from its stage to its publish, across the separate commands of one
+# update (the lock above lasts one command). A lease is one line in LEASE_FILE, written under the
+# lock: KEY STACK RELEASE EXPIRES PHASES SINCE. KEY names the update (its release and triggers).
+
+# lease_take LEASE_FILE KEY STACK ID PHASES TTL TIMEOUT: takes or renews the lease for TTL seconds.
+# Another stack's unexpired lease is waited for (the lock let go meanwhile, so its phases can run)
+# up to TIMEOUT seconds, then fails naming it. This stack's own lease from an update that did not
+# finish is taken over: Pulumi's stack lock already keeps two updates of one stack apart.
+lease_take() {
+  local file="$1" key="$2" stack="$3" id="$4" phases="$5" ttl="$6" timeout="$7" now waited=0 hkey hstack hid hexp
+  while :; do
+    now="$(date +%s)"
+    hkey="" hstack="" hid="" hexp=0
+    if [ -s "$file" ]; then read -r hkey hstack hid hexp _ <"$file" || true; fi
+    case "$hexp" in "" | *[!0-9]*) hexp=0 ;; esac
+    if [ -n "$hkey" ] && [ "$hkey" != "$key" ] && [ "$hexp" -gt "$now" ]; then
+      if [ "$hstack" = "$stack" ]; then
+        echo "lease: taking over this stack's lease from an update that did not finish (release $hid)"
+      elif [ "$waited" -ge "$timeout" ]; then
+        fail "${HOST_LABEL:-this host} is leased by stack $hstack for release $hid until $(date -u -d "@$hexp" +%Y-%m-%dT%H:%M:%SZ) (its fleet update is under way; waited ${timeout}s). Wait for it to finish and run pulumi up again; if that update crashed, its lease expires by then (or remove $file on the host)"
+      else
+        flock -u 9
+        sleep 2
+        waited=$((waited + 2))
+        flock -w "$timeout" 9 || fail "another deploy holds $LOCK_FILE (waited ${timeout}s)"
+        continue
+      fi
+    fi
+    printf '%s %s %s %s %s %s\n' "$key" "$stack" "$id" "$((now + ttl))" "${phases// /,}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$file.tmp"
+    mv -f "$file.tmp" "$file"
+    return 0
+  done
+}
+
+# lease_drop LEASE_FILE KEY: ends the lease, when KEY holds it.
+lease_drop() {
+  local hkey=""
+  if [ -s "$1" ]; then read -r hkey _ <"$1" || true; fi
+  if [ "$hkey" = "$2" ]; then rm -f "$1"; fi
+}
+
 # --- what is live -----------------------------------------------------------------------------
 
 # live_release CURRENT: the id `current` points at, or nothing.
@@ -422,6 +463,12 @@ revert() {
   rm -f "$current"
   pm2 delete "$app" >/dev/null 2>&1 || true
   echo "reverted: there was no earlier release; $app is stopped" >&2
+}
+
+# phase_line PHASES ID HOST STEPS_JSON: the last line of a fleet phase that does not publish,
+# `PHASE {json}` (infra/protocol.ts).
+phase_line() {
+  printf 'PHASE {"phases":"%s","releaseId":"%s","host":"%s","steps":[%s]}\n' "$1" "$2" "$3" "$4"
 }
 
 # result_line ID PREV DIR STEPS_JSON: the protocol's last line, `RESULT {json}` (infra/protocol.ts).

@@ -13,7 +13,7 @@ import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths
 import { assignments, quote } from "../shell";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { layoutScript } from "./hostFiles";
-import { RELEASE_LIB, releaseScript } from "./release";
+import { FleetPhase, RELEASE_LIB, releaseScript } from "./release";
 
 const FAKE_PM2 = `#!/usr/bin/env bash
 echo "pm2 $*" >>"$PM2_CALLS"
@@ -69,6 +69,33 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       const free = phase(`lock_acquire "$LOCK_FILE" "$LOCK_OWNER" 1 "pid 3 release bbb"; cat "$LOCK_OWNER"; lock_release "$LOCK_OWNER"; wc -c <"$LOCK_OWNER"`);
       assert.equal(free.status, 0, free.stderr);
       assert.equal(free.stdout, "pid 3 release bbb\n0\n");
+    });
+  });
+
+  describe("lease (a fleet host, across the phases of one update)", () => {
+    const take = (key: string, stack: string, timeout = 1) =>
+      phase(`exec 9>>"$LOCK_FILE"; flock 9; lease_take "$LEASE_FILE" ${key} ${stack} 0123456789ab stage 600 ${timeout}; cat "$LEASE_FILE"`,
+        { HOST_LABEL: "10.0.0.12:22" });
+    it("another stack's lease is waited for, then refused naming it; this stack's own is taken over; an expired one goes", () => {
+      rmSync(l.leaseFile, { force: true });
+      const first = take("k1", "p/one");
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /^k1 p\/one 0123456789ab \d+ stage \d{4}-/);
+      const other = take("k2", "p/two", 2);
+      assert.equal(other.status, 1);
+      assert.match(other.stderr, /error: 10\.0\.0\.12:22 is leased by stack p\/one for release 0123456789ab until \S+Z \(its fleet update is under way; waited 2s\)/);
+      const again = take("k3", "p/one");
+      assert.equal(again.status, 0, again.stderr);
+      assert.match(again.stdout, /lease: taking over this stack's lease from an update that did not finish \(release 0123456789ab\)/);
+      writeFileSync(l.leaseFile, "k9 p/one 0123456789ab 1 stage 2020-01-01T00:00:00Z\n");
+      const expired = take("k4", "p/two");
+      assert.equal(expired.status, 0, expired.stderr);
+      assert.match(expired.stdout, /^k4 p\/two /m);
+    });
+    it("lease_drop ends only the caller's own lease", () => {
+      writeFileSync(l.leaseFile, "k5 p/one 0123456789ab 9999999999 stage x\n");
+      assert.equal(phase(`lease_drop "$LEASE_FILE" other; [ -f "$LEASE_FILE" ]`).status, 0);
+      assert.equal(phase(`lease_drop "$LEASE_FILE" k5; [ ! -e "$LEASE_FILE" ]`).status, 0);
     });
   });
 
@@ -317,15 +344,15 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
 
   describe("the whole release script, with a fake pm2", () => {
     // Asynchronous: the live app's stand-in is served by this process, which must not block.
-    const deploy = (id: string, bytes: Buffer, port: number): Promise<Run> => {
+    const deploy = (id: string, bytes: Buffer, port: number, fleet?: FleetPhase): Promise<Run> => {
       const sha = sha256Of(bytes);
-      writeFileSync(incomingArtifact(root, sha), bytes);
+      if (!fleet || fleet.phase === "stage") writeFileSync(incomingArtifact(root, sha), bytes);
       const text = releaseScript({
         kind: "deploy", root, stack: "p/s", releaseId: id, appName: "app", script: "dist/server.js", port,
         healthPath: "/health", healthTimeout: 2, healthSettle: 1, keepReleases: 5, migrate: "", backup: "", lockTimeout: 5, source: "pulumi up",
-        sha256: sha, incoming: incomingArtifact(root, sha),
+        sha256: sha, incoming: incomingArtifact(root, sha), ...(fleet ? { fleet } : {}),
       });
-      const file = path.join(tmp, `release-${id}.sh`);
+      const file = path.join(tmp, `release-${id}-${fleet?.phase ?? "all"}.sh`);
       writeFileSync(file, text);
       return new Promise((resolve) => {
         const child = spawn("bash", [file], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -369,6 +396,39 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
         const last = JSON.parse(readFileSync(l.revisionsLog, "utf8").trim().split("\n").pop() as string);
         assert.equal(last.result, "failed:health");
         assert.equal(last.previousReleaseId, "liveaaaaaaaa");
+      } finally {
+        live.close();
+      }
+    });
+
+    it("a fleet host's phases, one command each: stage and preflight touch nothing live, publish needs the preflight", async () => {
+      const live = await serveHealth("fleetccccccc");
+      const fleet = (phase: FleetPhase["phase"]): FleetPhase => ({ phase, host: "10.0.0.12:22", leaseKey: "key1", leaseTtl: 600 });
+      const bytes = appArchive(tmp, "fleetccccccc");
+      try {
+        const before = readlinkSync(l.current);
+        const early = await deploy("fleetccccccc", bytes, live.port, fleet("publish"));
+        assert.equal(early.status, 1);
+        assert.match(early.stderr, /error: release fleetccccccc is not staged on 10\.0\.0\.12:22/);
+        assert.match(early.stderr, /release fleetccccccc failed at step lock on host 10\.0\.0\.12:22 \(exit 1\)/);
+        const stage = await deploy("fleetccccccc", bytes, live.port, fleet("stage"));
+        assert.equal(stage.status, 0, stage.stdout + stage.stderr);
+        assert.match(stage.stdout, /^PHASE \{"phases":"stage","releaseId":"fleetccccccc","host":"10\.0\.0\.12:22","steps":\[\{"name":"lock"/m);
+        assert.match(readFileSync(l.leaseFile, "utf8"), /^key1 p\/s fleetccccccc \d+ stage /);
+        assert.equal(readlinkSync(l.current), before);
+        const unchecked = await deploy("fleetccccccc", bytes, live.port, fleet("publish"));
+        assert.equal(unchecked.status, 1);
+        assert.match(unchecked.stderr, /has not passed preflight on 10\.0\.0\.12:22/);
+        assert.equal(existsSync(l.leaseFile), false, "a failed phase ends the host's lease");
+        const pre = await deploy("fleetccccccc", bytes, live.port, fleet("preflight"));
+        assert.equal(pre.status, 0, pre.stdout + pre.stderr);
+        assert.match(pre.stdout, /^step preflight\s+[\d.]+s$/m);
+        assert.equal(readlinkSync(l.current), before);
+        const pub = await deploy("fleetccccccc", bytes, live.port, fleet("publish"));
+        assert.equal(pub.status, 0, pub.stdout + pub.stderr);
+        assert.match(pub.stdout, /^RESULT \{"releaseId":"fleetccccccc"/m);
+        assert.equal(readlinkSync(l.current), "releases/fleetccccccc");
+        assert.equal(existsSync(l.leaseFile), false, "publish ends the lease");
       } finally {
         live.close();
       }

@@ -3,6 +3,9 @@
 # header (the release's settings and the layout of infra/paths.ts) and the library in front of it;
 # the script reaches the VPS on the command's stdin as a temporary file ($0), which it removes
 # first (bash keeps reading the open file).
+# PHASES says which phases this run does: all four (stage migrate preflight publish) for a single
+# VPS, one per remote command on a fleet, where the Pulumi engine orders them across the hosts
+# (infra/components/fleet.ts). A fleet's host holds a lease from its stage to its publish (LEASE_KEY).
 rm -f -- "$0"
 
 # Everything the script prints also goes to the release log, through tee, which keeps going when
@@ -12,10 +15,11 @@ trap '' HUP
 if [ -d "$LOGS" ]; then
   exec > >(tee -p -a "$RELEASE_LOG") 2> >(tee -p -a "$RELEASE_LOG" >&2)
 fi
-echo "release $RELEASE_ID ($MODE, $SOURCE) by stack $STACK at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "release $RELEASE_ID ($MODE, $SOURCE) by stack $STACK at $(date -u +%Y-%m-%dT%H:%M:%SZ)${HOST_LABEL:+: $PHASES on host $HOST_LABEL}"
+has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # The run's state: the only values that change as the release goes, read by step() and on_exit.
-declare -A RUN=([step]=start [t0]="$(date +%s%N)" [steps]="" [switched]=0 [prev]="" [tmp]="" [preflight]="" [locked]=0 [daemon]="")
+declare -A RUN=([step]=start [t0]="$(date +%s%N)" [steps]="" [switched]=0 [prev]="" [tmp]="" [preflight]="" [locked]=0 [leased]=0 [daemon]="")
 
 # step NAME: ends the running step (its protocol line and its entry in RESULT) and starts NAME.
 step() {
@@ -34,10 +38,13 @@ on_exit() {
   # Whatever fails from here on, the cleanup and the revert run to the end.
   set +e
   preflight_stop "${RUN[preflight]}"
+  # A failed phase ends this host's sequence: its lease goes (a fleet's other hosts keep theirs
+  # until their own phases end or the lease expires; the same stack's next up takes them over).
+  if [ "$rc" -ne 0 ] && [ "${RUN[leased]}" = 1 ]; then lease_drop "$LEASE_FILE" "$LEASE_KEY"; fi
   if [ "${RUN[locked]}" = 1 ]; then lock_release "$LOCK_OWNER"; fi
   if [ -n "${RUN[tmp]}" ]; then rm -rf "${RUN[tmp]}"; fi
   if [ "$rc" -ne 0 ]; then
-    echo "release $RELEASE_ID failed at step ${RUN[step]} (exit $rc)" >&2
+    echo "release $RELEASE_ID failed at step ${RUN[step]}${HOST_LABEL:+ on host $HOST_LABEL} (exit $rc)" >&2
     if [ "${RUN[switched]}" = 1 ]; then
       revert "$ROOT" "$CURRENT" "$RELEASES" "${RUN[prev]}" "$ECOSYSTEM" "$APP_NAME" "$PM2_LOG" && restore_other_apps "${RUN[daemon]}"
       echo "--- tail of $ERR_LOG ---" >&2
@@ -55,17 +62,21 @@ require_tools
 NEW_DIR="$RELEASES/$RELEASE_ID"
 
 step lock
-lock_acquire "$LOCK_FILE" "$LOCK_OWNER" "$LOCK_TIMEOUT" "pid $$ release $RELEASE_ID since $(date -u +%Y-%m-%dT%H:%M:%SZ) ($SOURCE)"
+lock_acquire "$LOCK_FILE" "$LOCK_OWNER" "$LOCK_TIMEOUT" "pid $$ release $RELEASE_ID since $(date -u +%Y-%m-%dT%H:%M:%SZ) ($SOURCE${HOST_LABEL:+, $PHASES})"
 RUN[locked]=1
+if [ -n "$LEASE_KEY" ]; then
+  lease_take "$LEASE_FILE" "$LEASE_KEY" "$STACK" "$RELEASE_ID" "$PHASES" "$LEASE_TTL" "$LOCK_TIMEOUT"
+  RUN[leased]=1
+fi
 RUN[daemon]="$(pm2_daemon)"
 # @CLAIM_ROOT@
-takeover "$ROOT" "$CURRENT" "$RELEASES" "$APP_NAME"
+if has_phase stage; then takeover "$ROOT" "$CURRENT" "$RELEASES" "$APP_NAME"; fi
 RUN[prev]="$(previous_release "$HELPER" "$ECOSYSTEM" "$REVISIONS" "$(live_release "$CURRENT")" "$RELEASE_ID")"
 PREV_DIR=""
 if [ -n "${RUN[prev]}" ]; then PREV_DIR="$RELEASES/${RUN[prev]}"; fi
 
-if [ ! -d "$NEW_DIR" ]; then
-  [ "$MODE" = deploy ] || fail "release $RELEASE_ID is not on the VPS; kept releases: $(kept_releases "$RELEASES")"
+if has_phase stage && [ ! -d "$NEW_DIR" ]; then
+  [ "$MODE" = deploy ] || fail "release $RELEASE_ID is not on ${HOST_LABEL:-the VPS}; kept releases: $(kept_releases "$RELEASES")"
   step verify
   stage_verify "$INCOMING" "$VERIFIED" "$SHA256"
   step extract
@@ -78,41 +89,57 @@ if [ ! -d "$NEW_DIR" ]; then
   RUN[tmp]=""
   rm -f "$VERIFIED"
 fi
+[ -d "$NEW_DIR" ] || fail "release $RELEASE_ID is not staged on ${HOST_LABEL:-the VPS} (its stage step did not run there); run pulumi up again"
 check_release "$NEW_DIR" "$APP_SCRIPT"
 
-if migrate_pending "$MIGRATE" "$NEW_DIR" "$PREV_DIR"; then
-  step backup
-  backup "$BACKUP" "$BACKUPS" "$RELEASE_ID" "$NEW_DIR" "$KEEP_RELEASES"
-  step migrate
-  migrate "$MIGRATE" "$NEW_DIR" "$MIGRATE_LOG"
-elif [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
-  echo "migrate: the same Prisma migrations as the live release ${RUN[prev]}; nothing pending, no backup needed"
-  touch "$NEW_DIR/.migrated"
+if has_phase migrate; then
+  if migrate_pending "$MIGRATE" "$NEW_DIR" "$PREV_DIR"; then
+    step backup
+    backup "$BACKUP" "$BACKUPS" "$RELEASE_ID" "$NEW_DIR" "$KEEP_RELEASES"
+    step migrate
+    migrate "$MIGRATE" "$NEW_DIR" "$MIGRATE_LOG"
+  elif [ -n "$MIGRATE" ] && [ ! -f "$NEW_DIR/.migrated" ]; then
+    echo "migrate: the same Prisma migrations as the live release ${RUN[prev]}; nothing pending, no backup needed"
+    touch "$NEW_DIR/.migrated"
+  fi
 fi
 
-step preflight
-spare="$(node "$HELPER" "$ECOSYSTEM" free-port)"
-RUN[preflight]="$(preflight_start "$NEW_DIR" "$APP_SCRIPT" "$spare" "$PREFLIGHT_LOG")"
-preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$HEALTH_SETTLE" "$PREFLIGHT_LOG"
-ready_mode "$NEW_DIR"
-preflight_stop "${RUN[preflight]}"
-RUN[preflight]=""
+if has_phase preflight; then
+  step preflight
+  rm -f "$NEW_DIR/.preflight-ok"
+  spare="$(node "$HELPER" "$ECOSYSTEM" free-port)"
+  RUN[preflight]="$(preflight_start "$NEW_DIR" "$APP_SCRIPT" "$spare" "$PREFLIGHT_LOG")"
+  preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$HEALTH_SETTLE" "$PREFLIGHT_LOG"
+  ready_mode "$NEW_DIR"
+  preflight_stop "${RUN[preflight]}"
+  RUN[preflight]=""
+  touch "$NEW_DIR/.preflight-ok"
+fi
 
-step switch
-# The release's folder time is when it went live: prune keeps the newest.
-touch "$NEW_DIR"
-if [ "${RUN[prev]}" != "$RELEASE_ID" ]; then point_current "$ROOT" "$CURRENT" "$RELEASE_ID"; fi
-RUN[switched]=1
-step reload
-pm2_apply "$ECOSYSTEM" "$APP_NAME" "$PM2_LOG" || fail "pm2 startOrReload failed"
-step health
-live_health "$APP_PORT" "$RELEASE_ID" "$HEALTH_TIMEOUT"
-RUN[switched]=0
+if has_phase publish; then
+  # On a fleet the preflight ran in an earlier command: it must have passed here, for this release.
+  [ -f "$NEW_DIR/.preflight-ok" ] || fail "release $RELEASE_ID has not passed preflight on ${HOST_LABEL:-the VPS}; run pulumi up again"
+  step switch
+  # The release's folder time is when it went live: prune keeps the newest.
+  touch "$NEW_DIR"
+  if [ "${RUN[prev]}" != "$RELEASE_ID" ]; then point_current "$ROOT" "$CURRENT" "$RELEASE_ID"; fi
+  RUN[switched]=1
+  step reload
+  pm2_apply "$ECOSYSTEM" "$APP_NAME" "$PM2_LOG" || fail "pm2 startOrReload failed"
+  step health
+  live_health "$APP_PORT" "$RELEASE_ID" "$HEALTH_TIMEOUT"
+  RUN[switched]=0
 
-step save
-save "${RUN[daemon]}"
-record "$REVISIONS" "$RELEASE_ID" "${RUN[prev]}" ok "$SOURCE"
-step prune
-prune "$RELEASES" "$KEEP_RELEASES" "$RELEASE_ID" "${RUN[prev]}" "$INCOMING_DIR"
-step finished
-result_line "$RELEASE_ID" "${RUN[prev]}" "$NEW_DIR" "${RUN[steps]}"
+  step save
+  save "${RUN[daemon]}"
+  record "$REVISIONS" "$RELEASE_ID" "${RUN[prev]}" ok "$SOURCE"
+  step prune
+  prune "$RELEASES" "$KEEP_RELEASES" "$RELEASE_ID" "${RUN[prev]}" "$INCOMING_DIR"
+  rm -f "$NEW_DIR/.preflight-ok"
+  if [ "${RUN[leased]}" = 1 ]; then lease_drop "$LEASE_FILE" "$LEASE_KEY"; RUN[leased]=0; fi
+  step finished
+  result_line "$RELEASE_ID" "${RUN[prev]}" "$NEW_DIR" "${RUN[steps]}"
+else
+  step finished
+  phase_line "$PHASES" "$RELEASE_ID" "$HOST_LABEL" "${RUN[steps]}"
+fi

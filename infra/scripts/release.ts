@@ -23,7 +23,29 @@ type Common = Pick<AppConfig, "script" | "port" | "healthPath" | "healthTimeout"
   appName: string;
   /** Free text recorded in revisions.log (who asked for this activation: up, rollback, promotion). */
   source: string;
+  /**
+   * One phase of a fleet's release on one host, in a command of its own (infra/components/fleet.ts);
+   * unset, the whole sequence in one command (a single VPS).
+   */
+  fleet?: FleetPhase;
 };
+
+/** The phases of the release sequence (release.main.sh), in order. */
+export const PHASES = ["stage", "migrate", "preflight", "publish"] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface FleetPhase {
+  phase: Phase;
+  /** `host:port`, in the script's messages. */
+  host: string;
+  /** Names the update in the host's lease: the same for every phase of one update on that host. */
+  leaseKey: string;
+  /** Seconds the lease lasts; every phase renews it. */
+  leaseTtl: number;
+}
+
+/** How long a fleet host's lease lasts without a phase renewing it: a crashed update blocks no longer. */
+export const LEASE_TTL = 1800;
 
 /** Deploy a new artifact that was uploaded to `incoming`. */
 export interface DeployInput extends Common {
@@ -82,6 +104,10 @@ export function releaseScript(input: ReleaseInput): string {
       LOCK_TIMEOUT: input.lockTimeout,
       SOURCE: input.source,
       MAX_ENTRIES: DEFAULT_MAX_ENTRIES,
+      PHASES: input.fleet ? input.fleet.phase : PHASES.join(" "),
+      HOST_LABEL: input.fleet?.host ?? "",
+      LEASE_KEY: input.fleet?.leaseKey ?? "",
+      LEASE_TTL: input.fleet?.leaseTtl ?? 0,
     }),
     RELEASE_LIB,
     main,
