@@ -12,8 +12,10 @@ export interface StackView {
   outputs: Record<string, string>;
   /** Its last update, if any. */
   lastUpdate?: () => Promise<{ result: string; kind: string; startTime: Date | string } | undefined>;
-  /** The release ids its VPS keeps. */
+  /** The release ids its VPS keeps (on a fleet, every host). */
   kept?: () => Promise<string[]>;
+  /** Whether the stack deploys to several hosts (vps:hosts). */
+  fleet?: boolean;
   /** Its health URL asked on its VPS: `STATUS BODY`. */
   health?: () => Promise<string>;
 }
@@ -30,7 +32,7 @@ export async function planRollback(s: StackView, to?: string): Promise<RollbackP
   if (target === s.outputs.releaseId) return { kind: "nothing", message: `release ${target} is already live on ${s.name}; nothing to do` };
   const kept = s.kept ? await s.kept() : [];
   if (!kept.includes(target)) {
-    throw new UsageError(`release ${target} is not kept on the VPS of ${s.name}; kept: ${kept.join(", ") || "none"}`);
+    throw new UsageError(`release ${target} is not kept on the VPS of ${s.name}${s.fleet ? " (on every host of the fleet)" : ""}; kept: ${kept.join(", ") || "none"}`);
   }
   return { kind: "rollback", from: s.outputs.releaseId ?? "", to: target };
 }

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { sha256File } from "../infra/artifact";
 import { planPromotion } from "./decide";
-import { askHealth, openStack, outputsOf, parseFlags, projectRoot, runCli, upWithRelease, UsageError } from "./stacks";
+import { askHealthEverywhere, openStack, outputsOf, parseFlags, projectRoot, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     : cfg1["app:artifact"]?.value ? path.resolve(projectRoot, cfg1["app:artifact"].value) : "";
   const s2 = await openStack(f.to);
   const plan = await planPromotion(
-    { name: f.from, outputs: out1, lastUpdate: async () => (await s1.history(1))[0], health: () => askHealth(s1, out1.healthUrl) },
+    { name: f.from, outputs: out1, lastUpdate: async () => (await s1.history(1))[0], health: () => askHealthEverywhere(s1, out1.healthUrl, out1.releaseId) },
     { name: f.to, outputs: await outputsOf(s2) },
     { path: artifactPath, sha256: artifactPath && existsSync(artifactPath) ? sha256File(artifactPath) : undefined },
   );

@@ -4,7 +4,14 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { layout } from "../infra/paths";
 import { parseRevisions } from "../infra/scripts/deploy-helper";
 import { quote } from "../infra/shell";
-import { openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+import { hostsOf, openStack, outputsOf, parseFlags, runCli, sshToStack, StackHost, UsageError } from "./stacks";
+
+/** The ids kept on every host of the stack (a fleet activates only what each host has). */
+export async function keptEverywhere(stack: Stack): Promise<string[]> {
+  const hosts = await hostsOf(stack);
+  const each = await Promise.all(hosts.map(async (h) => new Set((await keptReleases(stack, h)).map((r) => r.id))));
+  return [...each[0]].filter((id) => each.every((kept) => kept.has(id)));
+}
 
 export interface KeptRelease {
   id: string;
@@ -17,15 +24,15 @@ export interface KeptRelease {
 }
 
 /** Lists releases/ on the VPS (complete ones: with REVISION), joined with revisions.log. */
-export async function keptReleases(stack: Stack): Promise<KeptRelease[]> {
+export async function keptReleases(stack: Stack, host?: StackHost): Promise<KeptRelease[]> {
   const cfg = await stack.getAllConfig();
   const root = cfg["vps:root"]?.value;
   if (!root) throw new UsageError("the stack has no vps:root");
   const l = layout(root);
   const r = await sshToStack(stack, `cd ${quote(l.releases)} 2>/dev/null || exit 0; ` +
     `for d in */REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(dirname "$d")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
-    `printf 'L %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)")"; sed 's/^/H /' ${quote(l.revisionsLog)} 2>/dev/null || true`);
-  if (r.status !== 0) throw new Error(`could not list releases on the VPS: ${r.stderr || r.error?.message}`);
+    `printf 'L %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)")"; sed 's/^/H /' ${quote(l.revisionsLog)} 2>/dev/null || true`, host);
+  if (r.status !== 0) throw new Error(`could not list releases on ${host ? `host ${host.label}` : "the VPS"}: ${r.stderr || r.error?.message}`);
   const releases: { id: string; mtime: number }[] = [];
   let live = "";
   const history: string[] = [];
@@ -53,11 +60,18 @@ async function main(): Promise<void> {
   if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run releases -- --stack staging)");
   const stack = await openStack(f.stack);
   const out = await outputsOf(stack);
-  const kept = await keptReleases(stack);
-  console.log("release       mark      last activation        result  source");
-  for (const r of kept) {
-    const mark = r.live ? "live" : r.id === out.previousReleaseId ? "previous" : "";
-    console.log(`${r.id}  ${mark.padEnd(8)}  ${(r.time ?? "-").padEnd(21)}  ${(r.result ?? "-").padEnd(6)}  ${r.source ?? "-"}`);
+  const hosts = await hostsOf(stack);
+  // A fleet: one section per host, the primary first, with what the stack records for it.
+  const recorded = out.hosts ? (JSON.parse(out.hosts) as Record<string, { previousReleaseId?: string }>) : {};
+  for (const h of hosts) {
+    const kept = await keptReleases(stack, h);
+    const previous = hosts.length > 1 ? recorded[h.label]?.previousReleaseId : out.previousReleaseId;
+    if (hosts.length > 1) console.log(`host ${h.label}${h === hosts[0] ? " (primary)" : ""}`);
+    console.log("release       mark      last activation        result  source");
+    for (const r of kept) {
+      const mark = r.live ? "live" : r.id === previous ? "previous" : "";
+      console.log(`${r.id}  ${mark.padEnd(8)}  ${(r.time ?? "-").padEnd(21)}  ${(r.result ?? "-").padEnd(6)}  ${r.source ?? "-"}`);
+    }
   }
 }
 

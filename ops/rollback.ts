@@ -3,8 +3,8 @@
 // release instead of redeploying the artifact that was rolled back; deploying again is explicit
 // (`pulumi config rm app:release`, then set app:artifact).
 import { planRollback } from "./decide";
-import { keptReleases } from "./releases";
-import { openStack, outputsOf, parseFlags, runCli, upWithRelease, UsageError } from "./stacks";
+import { keptEverywhere } from "./releases";
+import { hostsOf, openStack, outputsOf, parseFlags, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack", "to"] });
@@ -14,7 +14,8 @@ async function main(): Promise<void> {
   const plan = await planRollback({
     name,
     outputs: await outputsOf(stack),
-    kept: async () => (await keptReleases(stack)).map((r) => r.id),
+    kept: () => keptEverywhere(stack),
+    fleet: (await hostsOf(stack)).length > 1,
   }, typeof f.to === "string" ? f.to : undefined);
   if (plan.kind === "nothing") {
     console.log(plan.message);

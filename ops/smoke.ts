@@ -1,9 +1,9 @@
 // Smoke check of a deployed stack: its `healthUrl` output is on the VPS's loopback, so it is asked
-// on the VPS over SSH with the stack's own connection config.
+// on the VPS over SSH with the stack's own connection config; on a fleet, on every host.
 //   node --import tsx ops/smoke.ts --stack staging [--timeout 30]
 // Prints `STATUS BODY` and exits 0 only for a 200 whose JSON `release` (when present) is the
 // stack's `releaseId`; retries until --timeout seconds (default 30).
-import { askHealth, healthy, openStack, outputsOf, parseFlags, runCli, UsageError } from "./stacks";
+import { askHealthEverywhere, healthy, openStack, outputsOf, parseFlags, runCli, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack", "timeout"] });
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const deadline = Date.now() + timeout * 1000;
   let answer = "";
   for (;;) {
-    answer = await askHealth(stack, out.healthUrl);
+    answer = await askHealthEverywhere(stack, out.healthUrl, out.releaseId);
     if (healthy(answer, out.releaseId) || Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }

@@ -97,20 +97,55 @@ export async function upWithRelease(
   }
 }
 
-/** Runs `script` on the stack's VPS with its own connection config (key in a 0600 temp file). */
-export async function sshToStack(stack: Stack, script: string): Promise<SpawnSyncReturns<string>> {
+/** One host of a stack: its vps:host, or an entry of its vps:hosts (a fleet). */
+export interface StackHost {
+  host: string;
+  port: string;
+  hostKey: string;
+  /** `host:port`, as the stack's `hosts` output names it. */
+  label: string;
+}
+
+/** The stack's hosts from its config, the primary first (a fleet's primary migrates and answers for it). */
+export async function hostsOf(stack: Stack): Promise<StackHost[]> {
+  const cfg = await stack.getAllConfig();
+  const fleet = cfg["vps:hosts"]?.value;
+  if (!fleet) {
+    const host = cfg["vps:host"]?.value ?? "";
+    const port = cfg["vps:port"]?.value ?? "22";
+    return [{ host, port, hostKey: cfg["vps:hostKey"]?.value ?? "", label: `${host}:${port}` }];
+  }
+  let list: { host?: unknown; port?: unknown; hostKey?: unknown; primary?: unknown }[];
+  try {
+    list = JSON.parse(fleet) as typeof list;
+  } catch {
+    throw new UsageError("the stack's vps:hosts is not a JSON list (pulumi preview names the problem)");
+  }
+  const hosts = list.map((h) => {
+    const host = String(h.host ?? "");
+    const port = String(h.port ?? "22");
+    return { host, port, hostKey: String(h.hostKey ?? ""), label: `${host}:${port}`, primary: h.primary === true };
+  });
+  const primary = Math.max(0, hosts.findIndex((h) => h.primary));
+  return [hosts[primary], ...hosts.filter((_, i) => i !== primary)].map(({ primary: _p, ...h }) => h);
+}
+
+/**
+ * Runs `script` on the stack's VPS (on a fleet: on `host`, by default the primary) with the stack's
+ * own connection config (key in a 0600 temp file, the host key pinned).
+ */
+export async function sshToStack(stack: Stack, script: string, host?: StackHost): Promise<SpawnSyncReturns<string>> {
   const cfg = await stack.getAllConfig();
   const get = (k: string) => cfg[k]?.value;
+  const to = host ?? (await hostsOf(stack))[0];
   const dir = mkdtempSync(path.join(tmpdir(), "vps-ssh-"));
   try {
     const key = path.join(dir, "key");
     const known = path.join(dir, "known_hosts");
     // OpenSSH refuses a key file without its final newline, which `config set` strips.
     writeFileSync(key, `${(get("vps:privateKey") ?? "").trimEnd()}\n`, { mode: 0o600 });
-    const host = get("vps:host");
-    const port = get("vps:port") ?? "22";
-    writeFileSync(known, knownHostsLine(host ?? "", port, get("vps:hostKey") ?? ""));
-    return spawnSync("ssh", sshArgs({ user: get("vps:user") ?? "", host: host ?? "", port, keyFile: key, knownHosts: known }, script),
+    writeFileSync(known, knownHostsLine(to.host, to.port, to.hostKey));
+    return spawnSync("ssh", sshArgs({ user: get("vps:user") ?? "", host: to.host, port: to.port, keyFile: key, knownHosts: known }, script),
       { encoding: "utf8" });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -132,9 +167,21 @@ export function healthy(answer: string, releaseId: string): boolean {
 }
 
 /** Asks `url` on the stack's VPS (it is on the VPS's loopback): `STATUS BODY`, `0 ssh: ...` when unreachable. */
-export async function askHealth(stack: Stack, url: string): Promise<string> {
-  const r = await sshToStack(stack, probeScript(url));
+export async function askHealth(stack: Stack, url: string, host?: StackHost): Promise<string> {
+  const r = await sshToStack(stack, probeScript(url), host);
   return r.stdout.trim() || `0 ssh: ${r.stderr.trim()}`;
+}
+
+/**
+ * Asks `url` on every host of the stack: the first answer that is not healthy for `releaseId`,
+ * prefixed with its host on a fleet, or the primary's healthy answer.
+ */
+export async function askHealthEverywhere(stack: Stack, url: string, releaseId: string): Promise<string> {
+  const hosts = await hostsOf(stack);
+  const answers = await Promise.all(hosts.map((h) => askHealth(stack, url, h)));
+  const bad = answers.findIndex((a) => !healthy(a, releaseId));
+  if (bad === -1) return answers[0];
+  return hosts.length === 1 ? answers[bad] : `${answers[bad]} (host ${hosts[bad].label})`;
 }
 
 /** Runs main, printing a UsageError as one line and exiting 2. */
