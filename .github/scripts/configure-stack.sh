@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets a stack's VPS connection config from the environment, before preview/up in CI:
 #   bash .github/scripts/configure-stack.sh STACK [PREFIX]
-# reads ${PREFIX}VPS_HOST, VPS_PORT, VPS_USER, VPS_HOST_KEY and VPS_SSH_KEY (the workflow maps them
+# reads ${PREFIX}VPS_HOST, VPS_PORT, VPS_USER, VPS_HOST_KEY (or VPS_HOSTS, a fleet) and VPS_SSH_KEY (the workflow maps them
 # from the GitHub environment's secrets into `env:`). An unset or empty variable leaves the key as
 # Pulumi.STACK.yaml has it. The private key goes on stdin as a secret: never in argv, never echoed.
 set -euo pipefail
@@ -25,6 +25,8 @@ set_plain vps:host VPS_HOST
 set_plain vps:port VPS_PORT
 set_plain vps:user VPS_USER
 set_plain vps:hostKey VPS_HOST_KEY
+# A fleet: the JSON list of {host, port?, hostKey, primary?} (exclusive with the three above).
+set_plain vps:hosts VPS_HOSTS
 
 key_var="${prefix}VPS_SSH_KEY"
 if [ -n "${!key_var:-}" ]; then

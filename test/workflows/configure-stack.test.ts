@@ -78,4 +78,13 @@ describe("configure-stack.sh", () => {
     assert.equal(get("vps:user"), "other");
     assert.match(r.stdout, /vps:privateKey: STAGING_VPS_SSH_KEY is empty; kept/);
   });
+
+  it("sets vps:hosts from VPS_HOSTS (a fleet's JSON list)", () => {
+    const hosts = JSON.stringify([{ host: "10.0.0.11", hostKey: "ssh-ed25519 AAAA1" }, { host: "10.0.0.12", port: 2222, hostKey: "ssh-ed25519 AAAA2" }]);
+    const r = configure({ VPS_HOSTS: hosts });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /vps:hosts set from VPS_HOSTS/);
+    assert.deepEqual(JSON.parse(get("vps:hosts")), JSON.parse(hosts));
+  });
 });
+
