@@ -49,6 +49,55 @@ export function localVps(): Vps {
   };
 }
 
+/** The local fleet (scripts/local-fleet.sh): hosts in network namespaces, PostgreSQL and a balancer. */
+export interface Fleet {
+  user: string;
+  keyFile: string;
+  privateKey: string;
+  root: string;
+  /** The balancer in front of every host's app port, on loopback. */
+  lbUrl: string;
+  databaseUrl: string;
+  stateDir: string;
+  hosts: { host: string; port: number; hostKey: string }[];
+}
+
+/** Starts the local fleet of `n` hosts (idempotent) without touching the `local-fleet` stack. */
+export function localFleet(n: number, appPort: number): Fleet {
+  const up = run("bash", ["scripts/local-fleet.sh", "up", String(n), "--app-port", String(appPort)], { env: { LOCAL_FLEET_NO_STACK: "1" } });
+  if (up.status !== 0) throw new Error(`local-fleet up failed:\n${up.stdout}\n${up.stderr}`);
+  const vars = shellVars(run("bash", ["scripts/local-fleet.sh", "env"]).stdout);
+  const count = Number(vars.FLEET_HOSTS);
+  return {
+    user: vars.FLEET_USER,
+    keyFile: vars.FLEET_KEY_FILE,
+    privateKey: readFileSync(vars.FLEET_KEY_FILE, "utf8"),
+    root: vars.FLEET_ROOT,
+    lbUrl: vars.FLEET_LB_URL,
+    databaseUrl: vars.FLEET_DATABASE_URL,
+    stateDir: vars.FLEET_STATE_DIR,
+    hosts: Array.from({ length: count }, (_, i) => ({ host: vars[`FLEET_HOST_${i + 1}`], port: 22, hostKey: vars[`FLEET_HOST_KEY_${i + 1}`] })),
+  };
+}
+
+/** One host of the fleet as a Vps (for sshRun). */
+export function fleetHost(fleet: Fleet, i: number): Vps {
+  const h = fleet.hosts[i];
+  const knownHosts = path.join(fleet.stateDir, `known_hosts.${i + 1}`);
+  writeFileSync(knownHosts, `${h.host} ${h.hostKey}\n`);
+  return { ...h, user: fleet.user, keyFile: fleet.keyFile, privateKey: fleet.privateKey, root: fleet.root, knownHosts, stateDir: fleet.stateDir };
+}
+
+/** `NAME=value` lines as printed by the local VPS scripts' `env` (values %q-quoted). */
+function shellVars(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) vars[m[1]] = m[2].replace(/^\$?'(.*)'$/, "$1").replace(/\\(.)/g, "$1");
+  }
+  return vars;
+}
+
 /** Runs a command on the local VPS as the deploy user. */
 export function sshRun(vps: Vps, script: string, input?: string): SpawnSyncReturns<string> {
   return run("ssh", sshArgs(vps, script), { input });
