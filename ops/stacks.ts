@@ -45,7 +45,7 @@ async function projectCli(): Promise<PulumiCommand> {
 }
 
 export async function openStack(name: string): Promise<Stack> {
-  if (name === "local" && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+  if ((name === "local" || name === "local-fleet") && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
     // Same rule as scripts/pulumi.sh: a fixed passphrase only for the throwaway local stack.
     process.env.PULUMI_CONFIG_PASSPHRASE = "local-vps-only-not-a-secret";
   }

@@ -11,7 +11,8 @@ stack="$(stack_from_args "$@")"
 if [ -z "$stack" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
 	stack="$(pulumi stack --show-name 2>/dev/null || true)"
 fi
-if [ "$stack" = "local" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+# The throwaway local stacks (the local VPS, the local fleet) get a fixed passphrase; no other does.
+if { [ "$stack" = "local" ] || [ "$stack" = "local-fleet" ]; } && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
 	export PULUMI_CONFIG_PASSPHRASE="$LOCAL_STACK_PASSPHRASE"
 fi
 exec pulumi "$@"
