@@ -1,4 +1,6 @@
 // npm run bench [-- --runs N] [--flows ours,seed,cap] [--artifacts small,big] [--publish]
+// npm run bench -- --fleet [--runs N]: the fleet scenario instead (bench/fleet.ts): a new release to
+// 3 hosts against 1 host on the local fleet (root only: network namespaces).
 // Deploy figures on the local VPS, side by side with what users would do instead: the seed's bash
 // script (bench/baselines/seed-*.sh) and Capistrano 3 (bench/baselines/capistrano). It only
 // measures and reports: a Markdown table, JSON and an SVG chart under bench/results/ (with
@@ -16,6 +18,7 @@ import * as path from "node:path";
 import { ArtifactSet, buildArtifacts, copyBackend } from "../bench/artifacts";
 import { CapistranoFlow, ensureCapistrano } from "../bench/capistrano";
 import { renderChart } from "../bench/chart";
+import { fleetBench, renderFleetTable } from "../bench/fleet";
 import { Flow, healthUrl, OursFlow, Outcome, SeedFlow } from "../bench/flows";
 import { underLoad } from "../bench/load";
 import { ARTIFACTS, ArtifactKind, BenchResults, FLOWS, FlowName, renderReport, Sample, ScenarioKey } from "../bench/report";
@@ -102,9 +105,20 @@ function write(results: BenchResults, stamp: string, publish: boolean): string {
 }
 
 async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2), { values: ["runs", "flows", "artifacts"], flags: ["publish"] });
+  const f = parseFlags(process.argv.slice(2), { values: ["runs", "flows", "artifacts"], flags: ["publish", "fleet"] });
   const runs = Number(f.runs ?? 3);
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs: expected a whole number >= 1, got ${JSON.stringify(f.runs)}`);
+  if (f.fleet === true) {
+    const t0 = Date.now();
+    log(`fleet scenario, ${runs} run(s); ${machine()}`);
+    const table = renderFleetTable(await fleetBench(runs, log));
+    const dir = path.join(projectRoot, "bench", "results");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "fleet-latest.md"), `${table}\n`);
+    console.log(table);
+    log(`fleet bench took ${((Date.now() - t0) / 60000).toFixed(1)} min; table in bench/results/fleet-latest.md`);
+    return;
+  }
   const flows = listFlag(f.flows, FLOWS, "flows");
   const kinds = listFlag(f.artifacts, ARTIFACTS, "artifacts");
   const started = Date.now();
