@@ -1,7 +1,7 @@
 // Shared by rollback, releases and promote: open a stack of this project through the Automation
 // API with the project's CLI (never PulumiCommand.install, which downloads), and reach its VPS.
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, SpawnSyncReturns } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -130,11 +130,8 @@ export async function hostsOf(stack: Stack): Promise<StackHost[]> {
   return [hosts[primary], ...hosts.filter((_, i) => i !== primary)].map(({ primary: _p, ...h }) => h);
 }
 
-/**
- * Runs `script` on the stack's VPS (on a fleet: on `host`, by default the primary) with the stack's
- * own connection config (key in a 0600 temp file, the host key pinned).
- */
-export async function sshToStack(stack: Stack, script: string, host?: StackHost): Promise<SpawnSyncReturns<string>> {
+/** The stack's connection as files in a 0600 temp folder, for one ssh call; removed afterwards. */
+async function withConnection<T>(stack: Stack, host: StackHost | undefined, fn: (args: (script: string) => string[]) => Promise<T> | T): Promise<T> {
   const cfg = await stack.getAllConfig();
   const get = (k: string) => cfg[k]?.value;
   const to = host ?? (await hostsOf(stack))[0];
@@ -145,11 +142,32 @@ export async function sshToStack(stack: Stack, script: string, host?: StackHost)
     // OpenSSH refuses a key file without its final newline, which `config set` strips.
     writeFileSync(key, `${(get("vps:privateKey") ?? "").trimEnd()}\n`, { mode: 0o600 });
     writeFileSync(known, knownHostsLine(to.host, to.port, to.hostKey));
-    return spawnSync("ssh", sshArgs({ user: get("vps:user") ?? "", host: to.host, port: to.port, keyFile: key, knownHosts: known }, script),
-      { encoding: "utf8" });
+    return await fn((script) => sshArgs({ user: get("vps:user") ?? "", host: to.host, port: to.port, keyFile: key, knownHosts: known }, script));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs `script` on the stack's VPS (on a fleet: on `host`, by default the primary) with the stack's
+ * own connection config (key in a 0600 temp file, the host key pinned).
+ */
+export function sshToStack(stack: Stack, script: string, host?: StackHost): Promise<SpawnSyncReturns<string>> {
+  return withConnection(stack, host, (args) => spawnSync("ssh", args(script), { encoding: "utf8" }));
+}
+
+/** The same, with the terminal attached (a stream, a command's own output); resolves to its exit status. */
+export function sshToStackAttached(stack: Stack, script: string, host?: StackHost): Promise<number> {
+  return withConnection(stack, host, (args) => new Promise<number>((resolve) => {
+    const child = spawn("ssh", args(script), { stdio: "inherit" });
+    // Ctrl-C ends the remote command through ssh; this process only waits for it.
+    const ignore = () => {};
+    process.on("SIGINT", ignore);
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", ignore);
+      resolve(code ?? (signal === "SIGINT" ? 130 : 1));
+    });
+  }));
 }
 
 /** The shell line run on the VPS: one GET with Node's fetch, printing `STATUS BODY` (0 when unreachable). */

@@ -1,0 +1,59 @@
+// npm run status's pure parts: the remote script is valid bash, and the answer is read into drift,
+// health, processes and their problems, each with its fix.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { layout } from "../infra/paths";
+import { assertValidBash } from "../test/support/shell";
+import { parseStatus, renderStatus, statusScript } from "./status";
+
+const A = "aaaaaaaaaaaa";
+const B = "bbbbbbbbbbbb";
+const now = Date.parse("2026-12-02T10:00:00Z");
+const answer = (live: string, health = `200 12 {"status":"ok","release":"${live}"}`) => [
+  `LIVE ${live}`,
+  `PM2 {"pid":101,"status":"online","uptime":${now - 60_000},"restarts":1,"cpu":3,"memory":${64 * 2 ** 20}}`,
+  `PM2 {"pid":102,"status":"errored","uptime":${now - 5_000},"restarts":7,"cpu":0,"memory":0}`,
+  `HEALTH ${health}`,
+  "DISK 2048000 4096000",
+  "LEASE k1 p/prod bbbbbbbbbbbb 1800000000 stage 2026-12-02T09:59:00Z",
+  `REV {"time":"2026-12-02T09:00:00Z","releaseId":"${A}","previousReleaseId":"","result":"ok","source":"pulumi up"}`,
+  `REV {"time":"2026-12-02T09:30:00Z","releaseId":"${B}","previousReleaseId":"${A}","result":"failed:health","source":"pulumi up"}`,
+].join("\n");
+
+describe("npm run status", () => {
+  it("its remote script passes bash -n and shellcheck", () => {
+    assertValidBash(statusScript(layout("/srv/api"), "api's app", "http://127.0.0.1:3000/health"), "status");
+  });
+
+  it("reads processes, health, disk, the holder and the activations, newest first", () => {
+    const s = parseStatus("10.0.0.11:22", answer(A), A, "prod", now);
+    assert.equal(s.drift, false);
+    assert.deepEqual(s.processes[0], { pid: 101, status: "online", uptimeSeconds: 60, restarts: 1, cpu: 3, memoryMb: 64 });
+    assert.deepEqual(s.health, { answer: `200 {"status":"ok","release":"${A}"}`, ms: 12, ok: true });
+    assert.deepEqual(s.disk, { availableMb: 2000, totalMb: 4000 });
+    assert.match(s.holder, /^lease: k1 p\/prod/);
+    assert.deepEqual(s.activations.map((r) => r.releaseId), [B, A]);
+    assert.deepEqual(s.problems, ["pm2: 1 of 2 processes are not online (errored)"]);
+    assert.match(renderStatus(s), /^ {2}pm2 {7}pid/m);
+  });
+
+  it("calls out drift with the command that converges, and an unhealthy answer", () => {
+    const s = parseStatus("10.0.0.11:22", answer(B, "503 40 {\"status\":\"down\"}"), A, "prod", now);
+    assert.equal(s.drift, true);
+    assert.match(s.problems[0], new RegExp(`^drift: 10\\.0\\.0\\.11:22 runs ${B} but the stack records ${A} .*npm run rollback -- --stack prod --to ${A}`));
+    assert.match(s.problems[1], /^unhealthy: 10\.0\.0\.11:22 answers 503/);
+    assert.match(renderStatus(s), /DRIFT/);
+  });
+});
+
+describe("npm run logs and npm run exec: their remote commands", () => {
+  it("pass bash -n and shellcheck, and quote every argument as data", async () => {
+    const { logsScript } = await import("./logs");
+    const { execScript } = await import("./exec");
+    assertValidBash(logsScript("/srv/api/shared/logs/out.log", 100, true), "logs");
+    const text = execScript("/srv/api", ["sh", "-c", "echo \"$DATABASE_URL\"; exit 3", "it's $(id)"]);
+    // Single-quoted `$` is the point here (data, not expansion), as in every generated script's header.
+    assertValidBash(`# shellcheck disable=SC2016\n${text}`, "exec");
+    assert.match(text, /exec "\$dir" -- sh -c 'echo "\$DATABASE_URL"; exit 3' 'it'\\''s \$\(id\)'$/);
+  });
+});
