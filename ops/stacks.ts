@@ -160,12 +160,12 @@ export function sshToStack(stack: Stack, script: string, host?: StackHost): Prom
 export function sshToStackAttached(stack: Stack, script: string, host?: StackHost): Promise<number> {
   return withConnection(stack, host, (args) => new Promise<number>((resolve) => {
     const child = spawn("ssh", args(script), { stdio: "inherit" });
-    // Ctrl-C ends the remote command through ssh; this process only waits for it.
-    const ignore = () => {};
-    process.on("SIGINT", ignore);
+    // Ctrl-C (or a kill) ends ssh, and with it the remote command; this process waits for that.
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on("SIGINT", forward).on("SIGTERM", forward);
     child.on("exit", (code, signal) => {
-      process.off("SIGINT", ignore);
-      resolve(code ?? (signal === "SIGINT" ? 130 : 1));
+      process.off("SIGINT", forward).off("SIGTERM", forward);
+      resolve(code ?? (signal === "SIGINT" ? 130 : 143));
     });
   }));
 }
