@@ -84,7 +84,7 @@ function stackOn(fleet: Fleet, n: number): TestStack {
   stack.setConfig("app:name", stack.name);
   // The 1-host stack shares host 1 with the 3-host one: another port.
   stack.setConfig("app:port", String(n === 3 ? APP_PORT : APP_PORT + 1));
-  stack.setConfig("app:env", JSON.stringify({ DATABASE_URL: fleet.databaseUrl }), { secret: true });
+  stack.setConfig("app:env", JSON.stringify({ DATABASE_URL: fleet.databaseUrl, HOST: "0.0.0.0" }), { secret: true });
   return stack;
 }
 

@@ -34,6 +34,8 @@ export interface Layout {
   leaseFile: string;
   /** The project/stack that owns the root. */
   stackClaim: string;
+  /** Which registration of the PM2 app is current: `pulumi destroy` stops the app only for that one. */
+  appOwner: string;
 }
 
 export function layout(root: string): Layout {
@@ -63,6 +65,7 @@ export function layout(root: string): Layout {
     lockOwner: j(".deploy.lock.owner"),
     leaseFile: j(".deploy.lease"),
     stackClaim: j(".stack"),
+    appOwner: j("shared", ".pm2-app-owner"),
   };
 }
 
@@ -95,6 +98,7 @@ export function layoutVars(l: Layout): Record<string, string> {
     LOCK_OWNER: l.lockOwner,
     LEASE_FILE: l.leaseFile,
     STACK_CLAIM: l.stackClaim,
+    APP_OWNER: l.appOwner,
   };
 }
 

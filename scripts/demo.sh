@@ -37,9 +37,10 @@ if "$p" config get -s "$stack" app:release >/dev/null 2>&1; then
 fi
 "$p" config set -s "$stack" app:artifact "${artifact#"$PROJECT_ROOT"/}"
 if [ "$stack" = local-fleet ]; then
-	# The fleet's hosts share the local PostgreSQL; its URL (with a password) goes in as a secret, on stdin.
+	# The fleet's hosts share the local PostgreSQL; its URL (with a password) goes in as a secret, on
+	# stdin. HOST: the balancer reaches each host on its own address, so the app listens on all.
 	db_file="$(bash scripts/local-fleet.sh env | sed -n 's/^FLEET_STATE_DIR=//p')/database_url"
-	node -e 'process.stdout.write(JSON.stringify({DATABASE_URL: require("fs").readFileSync(process.argv[1], "utf8").trim()}))' "$db_file" |
+	node -e 'process.stdout.write(JSON.stringify({DATABASE_URL: require("fs").readFileSync(process.argv[1], "utf8").trim(), HOST: "0.0.0.0"}))' "$db_file" |
 		"$p" config set -s "$stack" --secret app:env >/dev/null
 fi
 log_step "pulumi up -s $stack (also in ${LOG_DIR#"$PROJECT_ROOT"/}/demo-up.log)"

@@ -135,3 +135,15 @@ stack_from_args() {
 # The `local` stack's secrets are encrypted with a fixed passphrase: it only ever holds the
 # throwaway VPS's key. Staging and production use the team's own secrets provider.
 LOCAL_STACK_PASSPHRASE="local-vps-only-not-a-secret"
+
+# quiet_system_nginx [PREFIX...]: Debian's nginx package enables and starts a system nginx (port 80,
+# its default site). The project runs only nginx of its own (the local fleet's balancer, with its
+# own config and pid file): right after installing the package, that system service is stopped and
+# disabled. PREFIX is how to run as root (e.g. sudo -n).
+quiet_system_nginx() {
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+		"$@" systemctl disable --now nginx.service >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/nginx ]; then
+		"$@" /etc/init.d/nginx stop >/dev/null 2>&1 || true
+	fi
+}

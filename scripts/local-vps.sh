@@ -6,6 +6,8 @@
 #   down: stops the user's PM2 daemon and the sshd. Keys, the user and its files stay.
 #   purge: down, then removes the VPS state folder and (as root) the deploy user with its home.
 #   env:  prints the connection as shell assignments (for tests and scripts).
+# With --hosts N (up) or --hosts / --fleet (down, purge, env) it runs the local fleet instead:
+# N hosts, each in a network namespace of its own, behind a balancer (scripts/local-fleet.sh).
 # LOCAL_VPS_USER names the deploy user (root only; default vpsdeploy); CI gives each run its own.
 # Every step's output goes to .tools/logs/; the deploy user's commands run with a clean
 # environment of their own (none of the caller's npm_config_*, HOME or PATH).
@@ -15,174 +17,40 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VPS_DIR="${VPS_STATE_DIR:-$TOOLS_DIR/vps}"
-PM2_VERSION="6.0.14"
-SSHD="${SSHD:-/usr/sbin/sshd}"
 if [ "$(id -u)" = 0 ]; then
 	VPS_USER="${LOCAL_VPS_USER:-vpsdeploy}"
 else
 	VPS_USER="$(id -un)"
 fi
+# shellcheck source=scripts/vps-lib.sh
+source "$PROJECT_ROOT/scripts/vps-lib.sh"
 
-user_home() { getent passwd "$VPS_USER" | cut -d: -f6; }
-
-# The machine's Node and npm, which the deploy user uses to install its own Node and PM2.
-MACHINE_NODE_DIR="$(dirname "$(command -v node || echo /usr/bin/node)")"
-
-# as_user runs a command as the deploy user in a clean environment: its own HOME, a plain PATH
-# (plus the machine's Node), the CA file the machine trusts, and nothing else of the caller's.
-as_user() {
-	local env=(env -i HOME="$(user_home)" USER="$VPS_USER" LOGNAME="$VPS_USER" SHELL=/bin/bash LANG=C.UTF-8
-		PATH="$MACHINE_NODE_DIR:/usr/local/bin:/usr/bin:/bin")
-	if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then env+=(NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"); fi
-	if [ "$(id -u)" = 0 ]; then
-		runuser -u "$VPS_USER" -- "${env[@]}" "$@"
-	else
-		"${env[@]}" "$@"
-	fi
-}
-
-sshd_pid() {
-	local pid
-	[ -f "$VPS_DIR/sshd.pid" ] || return 1
-	pid="$(cat "$VPS_DIR/sshd.pid")"
-	kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-ensure_user() {
-	if [ "$(id -u)" != 0 ]; then
-		return
-	fi
-	if ! getent passwd "$VPS_USER" >/dev/null; then
-		log_step "creating deploy user $VPS_USER"
-		useradd --create-home --shell /bin/bash "$VPS_USER"
-	fi
-	# With UsePAM no, sshd treats a user whose password field is "!" as locked.
-	usermod -p '*' "$VPS_USER"
-}
-
-# ensure_runtime installs Node and PM2 in the deploy user's home, as one would on a bare VPS.
-# Its npm settings (.npmrc) are written first; the install has a time limit.
-NPM_TIMEOUT=900
-runtime_ready() {
-	local prefix
-	prefix="$(user_home)/.vps-node"
-	[ -x "$prefix/node_modules/.bin/pm2" ] && [ -x "$prefix/node_modules/node-$(node_arch)/bin/node" ]
-}
-ensure_runtime() {
-	local home prefix rc=0
-	home="$(user_home)"
-	prefix="$home/.vps-node"
-	as_user node -v >/dev/null 2>&1 ||
-		die "$VPS_USER cannot run the machine's node ($MACHINE_NODE_DIR/node): install Node.js where every user can run it (e.g. /usr/bin)"
-	as_user mkdir -p "$prefix"
-	echo "npm install as $VPS_USER (limit ${NPM_TIMEOUT}s): node-$(node_arch)@$NODE_VERSION pm2@$PM2_VERSION"
-	(cd "$home" && as_user timeout --kill-after=10 "$NPM_TIMEOUT" npm install --no-audit --no-fund --no-save \
-		--loglevel=http --prefix "$prefix" "node-$(node_arch)@$NODE_VERSION" "pm2@$PM2_VERSION") || rc=$?
-	[ "$rc" != 124 ] || die "npm install as $VPS_USER did not finish within ${NPM_TIMEOUT}s: check that the registry ($(npm config get registry)) answers"
-	[ "$rc" = 0 ] || die "npm install as $VPS_USER failed (exit $rc); its output is above"
-	runtime_ready || die "npm install as $VPS_USER finished, but $prefix has no node or pm2"
-}
-
-ensure_path_line() {
-	local home line
-	home="$(user_home)"
-	line="export PATH=\"\$HOME/.vps-node/node_modules/node-$(node_arch)/bin:\$HOME/.vps-node/node_modules/.bin:\$PATH\""
-	# Non-interactive SSH sessions stop at the top of Debian's .bashrc, so the line must come first.
-	if [ "$(id -u)" = 0 ] && ! head -n1 "$home/.bashrc" 2>/dev/null | grep -qF "$line"; then
-		# shellcheck disable=SC2016 # the inner script expands its own arguments
-		as_user bash -c 'f="$1"; l="$2"; { echo "$l"; grep -vF "$l" "$f" 2>/dev/null || true; } >"$f.new" && mv "$f.new" "$f"' \
-			_ "$home/.bashrc" "$line"
-	fi
-	# Our sshd also reads ~/.ssh/environment (PermitUserEnvironment), which covers a non-root
-	# user without touching their .bashrc.
-	as_user mkdir -p "$home/.ssh"
-	as_user chmod 700 "$home/.ssh"
-	{
-		printf 'PATH=%s\n' "$home/.vps-node/node_modules/node-$(node_arch)/bin:$home/.vps-node/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
-		# A machine behind a TLS-inspecting proxy trusts it through these; the VPS user needs the same.
-		if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then printf 'NODE_EXTRA_CA_CERTS=%s\n' "$NODE_EXTRA_CA_CERTS"; fi
-	} | as_user tee "$home/.ssh/environment" >/dev/null
-}
-
-# ensure_npmrc gives the deploy user this machine's registry settings (registry, CA file, proxies),
-# so `npm ci` in a release reaches the same registry the machine does.
-ensure_npmrc() {
-	local home key value
-	home="$(user_home)"
-	{
-		for key in registry cafile proxy https-proxy strict-ssl; do
-			value="$(npm config get "$key" 2>/dev/null || true)"
-			case "$value" in "" | null | undefined) continue ;; esac
-			printf '%s=%s\n' "$key" "$value"
-		done
-		printf 'fund=false\naudit=false\nupdate-notifier=false\n'
-	} | as_user tee "$home/.npmrc" >/dev/null
-	as_user chmod 600 "$home/.npmrc"
-}
+sshd_pid() { pid_in "$VPS_DIR/sshd.pid"; }
 
 ensure_keys() {
-	local home
-	home="$(user_home)"
 	mkdir -p "$VPS_DIR"
 	chmod 700 "$VPS_DIR"
 	[ -f "$VPS_DIR/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C local-vps-host -f "$VPS_DIR/ssh_host_ed25519_key"
 	[ -f "$VPS_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C local-vps-deploy -f "$VPS_DIR/id_ed25519"
-	local pub
-	pub="$(cat "$VPS_DIR/id_ed25519.pub")"
-	if ! grep -qF "$pub" "$home/.ssh/authorized_keys" 2>/dev/null; then
-		echo "$pub" | as_user tee -a "$home/.ssh/authorized_keys" >/dev/null
-	fi
-	as_user chmod 600 "$home/.ssh/authorized_keys"
+	authorize_key "$VPS_DIR/id_ed25519.pub"
 }
 
 write_sshd_config() {
-	local port="$1"
-	cat >"$VPS_DIR/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $VPS_DIR/ssh_host_ed25519_key
-PidFile $VPS_DIR/sshd.pid
-AuthorizedKeysFile .ssh/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin no
-AllowUsers $VPS_USER
-PermitUserEnvironment yes
-Subsystem sftp internal-sftp
-MaxStartups 100:30:200
-MaxSessions 64
-ClientAliveInterval 30
-EOF
+	sshd_config_for "$1" 127.0.0.1 "$VPS_DIR/ssh_host_ed25519_key" "$VPS_DIR/sshd.pid" >"$VPS_DIR/sshd_config"
 }
 
 start_sshd() {
-	[ -x "$SSHD" ] || die "no sshd at $SSHD: install it (Debian/Ubuntu: apt-get install openssh-server)"
+	ensure_sshd_dirs
 	local port
 	port="$(cat "$VPS_DIR/port" 2>/dev/null || true)"
 	if [ -z "$port" ] || port_open "$port"; then
-		port="$(free_port)"
+		port="$(free_port 127.0.0.1)"
 		echo "$port" >"$VPS_DIR/port"
 	fi
 	write_sshd_config "$port"
-	if [ "$(id -u)" = 0 ]; then
-		mkdir -p /run/sshd
-		chmod 755 /run/sshd
-	fi
 	"$SSHD" -t -f "$VPS_DIR/sshd_config" || die "sshd refused $VPS_DIR/sshd_config"
 	"$SSHD" -f "$VPS_DIR/sshd_config" -E "$VPS_DIR/sshd.log"
-	for _ in $(seq 1 50); do
-		port_open "$port" && return
-		sleep 0.1
-	done
-	die "sshd did not start on 127.0.0.1:$port; see $VPS_DIR/sshd.log"
+	wait_for_port "$port" || die "sshd did not start on 127.0.0.1:$port; see $VPS_DIR/sshd.log"
 }
 
 host_key() { cut -d' ' -f1,2 "$VPS_DIR/ssh_host_ed25519_key.pub"; }
@@ -251,11 +119,10 @@ ensure_login() {
 
 check_vps() {
 	write_known_hosts
-	ssh_vps 'node -v && pm2 -v' ||
+	# As at boot (pm2 startup), before anything starts an empty PM2 daemon: the saved apps come back.
+	ssh_vps "$VPS_RESURRECT_PM2"
+	ssh_vps "$VPS_CHECK_RUNTIME" ||
 		die "the local VPS answers, but node or pm2 is missing for $VPS_USER; see $VPS_DIR/sshd.log"
-	# As at boot (pm2 startup): bring back the saved processes when no PM2 daemon runs.
-	# shellcheck disable=SC2016 # expanded on the VPS
-	ssh_vps 'pid="$(cat ~/.pm2/pm2.pid 2>/dev/null)"; if ! kill -0 "${pid:-0}" 2>/dev/null && [ -f ~/.pm2/dump.pm2 ]; then pm2 resurrect >/dev/null 2>&1 || true; fi'
 }
 
 cmd_down() {
@@ -288,10 +155,56 @@ cmd_env() {
 		"$(cat "$VPS_DIR/port")" "$VPS_USER" "$VPS_DIR/id_ed25519" "$(host_key)" "$(vps_root)" "$VPS_DIR/known_hosts" "$VPS_DIR"
 }
 
-case "${1:-}" in
-up) cmd_up ;;
-down) cmd_down ;;
-purge) cmd_purge ;;
-env) cmd_env ;;
-*) die "usage: local-vps.sh up|down|purge|env" ;;
-esac
+# parse_flags ARGS...: the flags after the command. --hosts [N] (or --fleet) and --app-port P select
+# the local fleet (scripts/local-fleet.sh), so that `npm run local:up -- --hosts 3` needs no script
+# of its own in package.json. Sets FLEET (true/false) and FLEET_ARGS (the fleet script's arguments).
+FLEET=false
+FLEET_ARGS=()
+parse_flags() {
+	local app_port=""
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--hosts | --fleet)
+			FLEET=true
+			if [[ "${2:-}" =~ ^[0-9]+$ ]]; then
+				FLEET_ARGS+=("$2")
+				shift
+			fi
+			;;
+		--hosts=*)
+			FLEET=true
+			FLEET_ARGS+=("${1#--hosts=}")
+			;;
+		--app-port)
+			[ $# -ge 2 ] || die "--app-port needs a port"
+			app_port="$2"
+			shift
+			;;
+		--app-port=*) app_port="${1#--app-port=}" ;;
+		*) die "unknown flag $1 (known: --hosts N, --fleet, --app-port P)" ;;
+		esac
+		shift
+	done
+	if [ -n "$app_port" ]; then
+		$FLEET || die "--app-port is for the local fleet: add --hosts N"
+		FLEET_ARGS+=(--app-port "$app_port")
+	fi
+}
+
+main() {
+	local cmd="${1:-}"
+	[ $# -eq 0 ] || shift
+	parse_flags "$@"
+	if $FLEET; then
+		exec bash "$PROJECT_ROOT/scripts/local-fleet.sh" "$cmd" "${FLEET_ARGS[@]}"
+	fi
+	case "$cmd" in
+	up) cmd_up ;;
+	down) cmd_down ;;
+	purge) cmd_purge ;;
+	env) cmd_env ;;
+	*) die "usage: local-vps.sh up|down|purge|env [--hosts N [--app-port P]] (with --hosts: the local fleet, see scripts/local-fleet.sh)" ;;
+	esac
+}
+
+main "$@"

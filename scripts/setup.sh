@@ -22,7 +22,8 @@ step() { run_step "$@"; }
 
 # The Debian packages the project needs, each with the file that shows it is installed.
 # openssh-server and -client: the local VPS; shellcheck: the script tests; util-linux: flock,
-# setsid, runuser; procps: pkill (fault tests); postgresql: examples/backend's PostgreSQL test.
+# setsid, runuser; procps: pkill (fault tests); postgresql: examples/backend's PostgreSQL test and
+# the local fleet's database; nginx and its stream module: the local fleet's balancer.
 missing_packages() {
 	[ -x /usr/sbin/sshd ] || echo openssh-server
 	{ command -v ssh && command -v ssh-keygen; } >/dev/null || echo openssh-client
@@ -30,6 +31,8 @@ missing_packages() {
 	{ command -v flock && command -v setsid && { [ -x /usr/sbin/runuser ] || command -v runuser; }; } >/dev/null || echo util-linux
 	command -v pkill >/dev/null || echo procps
 	compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || echo postgresql
+	[ -x /usr/sbin/nginx ] || echo nginx
+	[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || echo libnginx-mod-stream
 }
 
 apt_install() {
@@ -55,6 +58,9 @@ ensure_system_packages() {
 		die "missing packages: ${MISSING[*]}, and no apt-get here: install their equivalents with this system's package manager"
 	log_step "installing Debian packages: ${MISSING[*]}"
 	step "apt-get install" apt_install "${how[@]}"
+	if [[ " ${MISSING[*]} " == *" nginx "* ]]; then
+		quiet_system_nginx "${how[@]}"
+	fi
 	local still
 	still="$(missing_packages | tr '\n' ' ')"
 	[ -z "$still" ] || die "apt-get finished, but these are still missing: $still(see $LOG_DIR/apt-get-install.log)"

@@ -155,8 +155,10 @@ describe("components under mocks", () => {
     assert.ok(isSecret(conn), "connection must be a secret");
   });
 
-  it("has no delete command on release resources", () => {
+  it("has no delete command on release resources; the app's registration has the one destroy runs", () => {
     assert.equal(find("release-activate").inputs.delete, undefined);
+    assert.match(String(find("pm2-app").inputs.delete), /pm2 delete "\$APP_NAME"/);
+    assert.deepEqual(deps.get("pm2-app"), ["pm2-file"]);
   });
 
   it("orders the release after the ecosystem and the .env, and those after the layout", () => {

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
 import { DEPLOY_HELPER, EcosystemInput, READY_SHIM, renderEcosystem } from "../scripts/ecosystem";
-import { writeFileScript } from "../scripts/hostFiles";
+import { appRegistrationScripts, writeFileScript } from "../scripts/hostFiles";
 
 export interface Pm2EcosystemArgs {
   /** SSH connection to the VPS. */
@@ -18,7 +18,8 @@ export interface Pm2EcosystemArgs {
  * shared/ecosystem.config.js, the deploy helper it loads (shared/bin/deploy-helper.js) and the
  * ready shim its workers preload (shared/bin/ready-shim.js), each written when its content changes
  * (on stdin). The release command is keyed on `contentHash`, so
- * a change of the ecosystem re-activates the live release (startOrReload --update-env).
+ * a change of the ecosystem re-activates the live release (startOrReload --update-env). Its `app`
+ * command registers the PM2 app: `pulumi destroy` stops it and keeps the data.
  */
 export class Pm2Ecosystem extends pulumi.ComponentResource {
   /** sha256 of the file's content, once the file is on the VPS. */
@@ -42,6 +43,16 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
     const helper = writeFile("helper", l.helper, "deploy-helper.js", DEPLOY_HELPER);
     const shim = writeFile("shim", l.readyShim, "ready-shim.js", READY_SHIM);
     const file = writeFile("file", l.ecosystem, "ecosystem.config.js", content, [helper, shim]);
+    // The app's registration: what `pulumi destroy` runs on the host (hostFiles.appRegistrationScripts).
+    const token = createHash("sha256").update(`${name}\n${args.stack}\n${args.ecosystem.root}\n${args.ecosystem.name}`).digest("hex").slice(0, 16);
+    const registration = appRegistrationScripts(l, args.ecosystem.name, args.stack, token);
+    new command.remote.Command(`${name}-app`, {
+      connection: args.connection,
+      create: registration.create,
+      delete: registration.delete,
+      addPreviousOutputInEnv: false,
+      logging: "stdoutAndStderr",
+    }, { parent: this, dependsOn: [file] });
     const hash = createHash("sha256").update(content).digest("hex");
     this.plannedHash = hash;
     this.contentHash = file.stdout.apply(() => hash);

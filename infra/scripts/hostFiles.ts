@@ -61,3 +61,38 @@ export function writeFileScript(target: string, mode: "600" | "644", label: stri
     opts.version ? `echo "${VERSION_PREFIX}$(od -An -N8 -tx1 /dev/urandom | tr -d ' \\n')"` : "",
   );
 }
+
+/**
+ * The PM2 app's registration (Pm2Ecosystem's `app` command): `create` records TOKEN as the current
+ * one; `delete`, run by `pulumi destroy`, stops and removes the app from PM2 (and saves PM2's list)
+ * and gives up the root's claim, but only while TOKEN is still the current registration: a
+ * registration replaced by a newer one (a renamed resource) leaves the app running. Releases,
+ * shared data, the .env and backups stay; the script says what is left and how to remove it.
+ */
+export function appRegistrationScripts(l: Layout, app: string, stack: string, token: string): { create: string; delete: string } {
+  const vars = (...body: string[]) => assignments({ ...usedBy(layoutVars(l), ...body), APP_NAME: app, STACK: stack, TOKEN: token });
+  const create = [
+    `mkdir -p "$(dirname "$APP_OWNER")"`,
+    `echo "$TOKEN" >"$APP_OWNER.tmp" && mv -f "$APP_OWNER.tmp" "$APP_OWNER"`,
+    `echo "pm2 app $APP_NAME on $ROOT registered to $STACK: pulumi destroy stops it and keeps releases, data and backups"`,
+  ];
+  const del = [
+    `if [ "$(cat "$APP_OWNER" 2>/dev/null || true)" != "$TOKEN" ]; then`,
+    `  echo "pm2 app $APP_NAME on $ROOT: this registration was replaced by a newer one; the app keeps running"`,
+    "  exit 0",
+    "fi",
+    `if ! command -v pm2 >/dev/null; then`,
+    `  echo "warning: pm2 is not on PATH for $(id -un); stop $APP_NAME by hand (pm2 delete $APP_NAME && pm2 save)" >&2`,
+    `elif pm2 describe "$APP_NAME" >/dev/null 2>&1; then`,
+    `  pm2 delete "$APP_NAME" >/dev/null && pm2 save --force >/dev/null`,
+    `  echo "pm2: stopped and removed $APP_NAME, and saved PM2's list (a reboot will not bring it back)"`,
+    "else",
+    `  echo "pm2: $APP_NAME was not running"`,
+    "fi",
+    `rm -f "$APP_OWNER"`,
+    `if [ "$(cat "$STACK_CLAIM" 2>/dev/null || true)" = "$STACK" ]; then rm -f "$STACK_CLAIM" && echo "released $ROOT from stack $STACK"; fi`,
+    `echo "kept on $(hostname): $ROOT with $(find "$RELEASES" -mindepth 1 -maxdepth 1 -type d ! -name '.*' 2>/dev/null | wc -l) release(s), shared/ (the .env, data, logs), backups/ and revisions.log"`,
+    `echo "to remove them for good, on the VPS: rm -rf $ROOT"`,
+  ];
+  return { create: script(vars(...create), ...create), delete: script(vars(...del), ...del) };
+}

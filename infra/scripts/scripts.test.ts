@@ -2,7 +2,7 @@
 // script through bash -n and shellcheck. The risky parts run for real in a temp dir.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -11,7 +11,7 @@ import { matchSnapshot } from "../../test/support/snapshot";
 import { layout } from "../paths";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { parseEnvFile, renderEnvFile } from "./env";
-import { layoutScript, writeFileScript } from "./hostFiles";
+import { appRegistrationScripts, layoutScript, writeFileScript } from "./hostFiles";
 import { parseReleaseResult } from "../protocol";
 import { ReleaseInput, releaseScript } from "./release";
 
@@ -72,6 +72,41 @@ describe("layout and file scripts", () => {
         { input: "A=\"1\"\n", encoding: "utf8" });
       assert.equal(write.status, 1);
       assert.ok(!existsSync(`${tmp}/root/shared/.env`), "the other stack's .env was written");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  it("app registration: destroy stops the app and keeps the data, only for the current registration", () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "reg-"));
+    try {
+      const l = layout(`${tmp}/root`);
+      const run = (text: string) => spawnSync("bash", ["-c", text], {
+        encoding: "utf8", env: { ...process.env, PATH: `${tmp}/bin:${process.env.PATH}` },
+      });
+      mkdirSync(`${tmp}/bin`);
+      // A fake pm2 that records its calls and knows the app.
+      writeFileSync(`${tmp}/bin/pm2`, `#!/usr/bin/env bash\necho "pm2 $*" >>${tmp}/calls\n`);
+      chmodSync(`${tmp}/bin/pm2`, 0o755);
+      assert.equal(run(layoutScript(l, "p/one")).status, 0);
+      mkdirSync(`${l.releases}/aaaaaaaaaaaa`);
+      const old = appRegistrationScripts(l, "api", "p/one", "token-old");
+      const now = appRegistrationScripts(l, "api", "p/one", "token-new");
+      for (const t of [old.create, old.delete, now.create]) assertValidBash(t, "registration");
+      assert.equal(run(old.create).status, 0);
+      assert.equal(run(now.create).status, 0);
+      // The replaced registration's delete (Pulumi runs it after the new one's create) stops nothing.
+      const replaced = run(old.delete);
+      assert.equal(replaced.status, 0, replaced.stderr);
+      assert.match(replaced.stdout, /this registration was replaced by a newer one; the app keeps running/);
+      assert.ok(!existsSync(`${tmp}/calls`), "pm2 was called");
+      const destroy = run(now.delete);
+      assert.equal(destroy.status, 0, destroy.stderr);
+      assert.equal(readFileSync(`${tmp}/calls`, "utf8"), "pm2 describe api\npm2 delete api\npm2 save --force\n");
+      assert.match(destroy.stdout, /pm2: stopped and removed api, and saved PM2's list/);
+      assert.match(destroy.stdout, /released .* from stack p\/one/);
+      assert.match(destroy.stdout, /with 1 release\(s\), shared\/ \(the \.env, data, logs\), backups\/ and revisions\.log/);
+      assert.match(destroy.stdout, new RegExp(`to remove them for good, on the VPS: rm -rf ${tmp}/root`));
+      assert.ok(existsSync(`${l.releases}/aaaaaaaaaaaa`) && existsSync(l.data) && !existsSync(l.stackClaim));
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
