@@ -84,4 +84,17 @@ describe("status, logs and exec on the local VPS", { timeout: 10 * 60 * 1000 }, 
     });
     assert.notEqual(code, null, "logs --follow did not stop within 10 s of Ctrl-C");
   });
+
+  it("pulumi destroy stops and removes the app from PM2, gives up the root, and keeps releases and data", () => {
+    // Last: it takes this stack's app down (after() removes what is left).
+    const d = stack.pulumi(["destroy", "-s", stack.name, "--yes", "--skip-preview", "--non-interactive"]);
+    assert.equal(d.status, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /pm2: stopped and removed /);
+    assert.match(d.stdout, new RegExp(`to remove them for good, on the VPS: rm -rf ${root.replace(/[.]/g, "\\.")}`));
+    const jlist = sshRun(vps, "pm2 jlist").stdout;
+    assert.ok(!jlist.includes(`"name":"${stack.name}"`), "the app still runs under PM2");
+    const left = sshRun(vps, `ls ${root}/releases; test -d ${root}/shared/data && echo data; test -e ${root}/.stack || echo unclaimed`).stdout;
+    assert.match(left, new RegExp(`${artifacts.a.id}\\ndata\\nunclaimed`));
+  });
 });
+
