@@ -40,7 +40,7 @@ describe("parseConfig", () => {
     assert.deepEqual(c.app, {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
       script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60, healthSettle: 5,
-      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {}, rollout: 0,
+      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {}, notify: undefined, rollout: 0,
       provenance: undefined, generatedSecrets: [],
     });
     assert.deepEqual(c.ci, { repository: undefined, secrets: {}, githubToken: undefined, githubApiUrl: undefined });
@@ -149,6 +149,13 @@ describe("parseConfig", () => {
     const secret = "s3cr3t-value-xyz";
     const p = problems({ "vps:privateKey": secret, "app:env": JSON.stringify({ A: { secret } }) });
     for (const line of p) assert.ok(!line.includes(secret), line);
+  });
+
+  it("app:notify: an http(s) URL, refused without echoing it", () => {
+    assert.equal(parse({ "app:notify": "https://hooks.example.com/T0/B0/secret-token" }).app.notify, "https://hooks.example.com/T0/B0/secret-token");
+    const p = problems({ "app:notify": "not a url secret-token" });
+    assert.match(p[0], /^app:notify: expected an http\(s\) URL/);
+    assert.ok(!p[0].includes("secret-token"));
   });
 
   describe("vps:hosts (a fleet)", () => {

@@ -73,6 +73,11 @@ export interface AppConfig {
   /** Secret; keys and values become the app's environment and the shared `.env`. Default `{}`. */
   env: Record<string, string>;
   /**
+   * Secret: a webhook URL (Slack-compatible incoming webhook, or any endpoint taking a JSON POST)
+   * that gets one message per activation, sent from the VPS. Default none.
+   */
+  notify?: string;
+  /**
    * A fleet: how many hosts switch at once, each batch only after the one before it is healthy.
    * Default 0, all at once. Ignored for a single host.
    */
@@ -366,6 +371,11 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
   const keepReleases = integer("app:keepReleases", DEFAULTS.keepReleases, 2, 100);
   const lockTimeout = integer("app:lockTimeout", DEFAULTS.lockTimeout, 0, 3600);
   const rollout = integer("app:rollout", DEFAULTS.rollout, 0, 1000);
+  const notify = emptyToUndefined(raw("app:notify"));
+  if (notify !== undefined && !/^https?:\/\/[^\s]+$/.test(notify)) {
+    // Never echo the value: the URL is a secret.
+    problems.push("app:notify: expected an http(s) URL (the value is not shown; pulumi config set --secret app:notify https://hooks.slack.com/services/...)");
+  }
   const migrate = raw("app:migrate") ?? DEFAULTS.migrate;
   const backup = raw("app:backup") ?? DEFAULTS.backup;
   for (const [key, v] of [["app:migrate", migrate], ["app:backup", backup]] as const) {
@@ -395,6 +405,7 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
     backup,
     lockTimeout,
     env,
+    notify,
     rollout,
     provenance,
     generatedSecrets,

@@ -8,6 +8,7 @@ import { announcePlan } from "./plan";
 import { liveOutputs, uploadTokenFor } from "./live";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
 import { FleetRelease, hostSlug } from "./components/fleet";
+import { Notifier } from "./components/notifier";
 import { Release } from "./components/release";
 import { SharedEnv } from "./components/sharedEnv";
 import { readStackConfig } from "./config";
@@ -45,7 +46,8 @@ const perHost = cfg.vps.hosts.map((h) => {
     stack,
   }, { dependsOn: [host] });
   const env = new SharedEnv(`env${suffix}`, { connection, root: cfg.vps.root, env: appEnv, stack }, { dependsOn: [host] });
-  return { label, primary: h.primary, connection, connectionTarget: connectionTarget(vps), ecosystem, env };
+  const notifier = new Notifier(`notify${suffix}`, { connection, root: cfg.vps.root, stack, url: cfg.app.notify }, { dependsOn: [host] });
+  return { label, primary: h.primary, connection, connectionTarget: connectionTarget(vps), ecosystem, env, notifier };
 });
 const settings = { root: cfg.vps.root, stack, target, app: cfg.app, provenance: origin };
 const release = cfg.vps.fleet
@@ -60,7 +62,7 @@ const release = cfg.vps.fleet
       uploadToken: uploadTokenFor(live, id, h.label),
       ecosystemHash: h.ecosystem.contentHash,
       envVersion: h.env.version,
-      dependsOn: [h.ecosystem, h.env],
+      dependsOn: [h.ecosystem, h.env, h.notifier],
     })),
   })
   : new Release("release", {
@@ -70,7 +72,7 @@ const release = cfg.vps.fleet
     uploadToken: uploadTokenFor(live, id),
     ecosystemHash: perHost[0].ecosystem.contentHash,
     envVersion: perHost[0].env.version,
-  }, { dependsOn: [perHost[0].ecosystem, perHost[0].env] });
+  }, { dependsOn: [perHost[0].ecosystem, perHost[0].env, perHost[0].notifier] });
 const { ecosystem, env } = perHost[0];
 
 announcePlan(live, {

@@ -34,6 +34,8 @@ export interface Layout {
   leaseFile: string;
   /** The project/stack that owns the root. */
   stackClaim: string;
+  /** app:notify's webhook URL (a secret, 0600); empty: no messages. */
+  notifyUrl: string;
   /** Which registration of the PM2 app is current: `pulumi destroy` stops the app only for that one. */
   appOwner: string;
 }
@@ -66,6 +68,7 @@ export function layout(root: string): Layout {
     leaseFile: j(".deploy.lease"),
     stackClaim: j(".stack"),
     appOwner: j("shared", ".pm2-app-owner"),
+    notifyUrl: j("shared", ".notify-url"),
   };
 }
 
@@ -99,6 +102,7 @@ export function layoutVars(l: Layout): Record<string, string> {
     LEASE_FILE: l.leaseFile,
     STACK_CLAIM: l.stackClaim,
     APP_OWNER: l.appOwner,
+    NOTIFY_URL: l.notifyUrl,
   };
 }
 

@@ -11,6 +11,7 @@
 //   node deploy-helper.js ECOSYSTEM previous-of FILE ID                  the release that ID last replaced
 //   node deploy-helper.js ECOSYSTEM carry-env SRC DEST                    a dotenv file into the shared .env's format
 //   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
+//   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE < fields.json  the activation's message to app:notify
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
 const fs = require("fs");
@@ -254,11 +255,45 @@ function formatEnvFile(env) {
   return Object.keys(env).sort().map((k) => `${k}=${JSON.stringify(env[k])}\n`).join("");
 }
 
-module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile };
+/**
+ * The message of one activation for app:notify: Slack's incoming-webhook `text`, and every field
+ * as JSON for any other receiver. Never a secret: ids, names, times, the failed step's log tail.
+ * @param {{ stack: string, host: string, releaseId: string, previousReleaseId: string, source: string,
+ *   result: string, steps: { name: string, seconds: number }[] }} f
+ * @param {string} logTail
+ */
+function notification(f, logTail) {
+  const ok = f.result === "ok";
+  const failedStep = ok ? "" : f.result.replace(/^failed:/, "");
+  const seconds = Math.round(f.steps.reduce((sum, s) => sum + s.seconds, 0) * 100) / 100;
+  const where = `${f.stack}${f.host ? ` on ${f.host}` : ""}`;
+  const text = ok
+    ? `${where}: release ${f.releaseId} is live (previous ${f.previousReleaseId || "none"}; ${f.source}; ${seconds} s)`
+    : `${where}: release ${f.releaseId} failed at step ${failedStep}; ${f.previousReleaseId || "no release"} keeps serving (${f.source})` +
+      (logTail ? `\n\`\`\`\n${logTail}\n\`\`\`` : "");
+  return { text, ...f, failedStep, seconds, ...(ok ? {} : { logTail }) };
+}
+
+/**
+ * POSTs `body` as JSON to `url` within 10 s; resolves to what happened, never rejects: a failing
+ * webhook never fails a deploy.
+ * @param {string} url
+ * @param {unknown} body
+ */
+async function sendNotification(url, body) {
+  try {
+    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(10000) });
+    return r.ok ? `notify: sent (HTTP ${r.status})` : `warning: notify: the webhook answered HTTP ${r.status}; the deploy is not affected`;
+  } catch (e) {
+    return `warning: notify: could not reach the webhook (${/** @type {Error} */ (e).message}); the deploy is not affected`;
+  }
+}
+
+module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
-  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID";
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE";
 
 /** @returns {never} */
 function usage() {
@@ -391,6 +426,26 @@ if (require.main === module) {
       const list = JSON.parse(fs.readFileSync(0, "utf8") || "[]");
       const app = (Array.isArray(list) ? list : []).find((p) => p && p.name === args[0]);
       console.log(app ? `${app.pm2_env?.exec_mode ?? "unknown"} ${app.pm2_env?.pm_cwd ?? ""}` : "none");
+      break;
+    }
+    case "notify": {
+      // notify URL_FILE LOG_FILE < fields.json: nothing when URL_FILE is absent or empty. The URL is never printed.
+      const [urlFile, logFile] = args;
+      if (!urlFile) usage();
+      let url = "";
+      try {
+        url = fs.readFileSync(urlFile, "utf8").trim();
+      } catch {
+        url = "";
+      }
+      if (!url) break;
+      let tail = "";
+      try {
+        tail = logFile ? fs.readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-20).join("\n") : "";
+      } catch {
+        tail = "";
+      }
+      sendNotification(url, notification(JSON.parse(fs.readFileSync(0, "utf8")), tail)).then((line) => console.log(line));
       break;
     }
     case "previous-of":

@@ -5,7 +5,11 @@ import { spawn } from "node:child_process";
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { formatRevision, isHealthy, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { formatRevision, isHealthy, notification, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
 
 describe("deploy helper", () => {
   let srv: Server;
@@ -84,4 +88,62 @@ describe("deploy helper", () => {
     assert.equal(previousOf(r, "bbbbbbbbbbbb"), "aaaaaaaaaaaa");
     assert.equal(previousOf(r, "cccccccccccc"), "", "a failed activation replaced nothing");
   });
+
+  it("notification: Slack's text and every field; a failure names the step and carries its log's tail", () => {
+    const f = { stack: "p/prod", host: "", releaseId: "bbbbbbbbbbbb", previousReleaseId: "aaaaaaaaaaaa", source: "pulumi up", result: "ok",
+      steps: [{ name: "verify", seconds: 0.5 }, { name: "switch", seconds: 1.25 }] };
+    const ok = notification(f, "ignored");
+    assert.equal(ok.text, "p/prod: release bbbbbbbbbbbb is live (previous aaaaaaaaaaaa; pulumi up; 1.75 s)");
+    assert.equal(ok.seconds, 1.75);
+    assert.equal("logTail" in ok, false);
+    const bad = notification({ ...f, host: "10.0.0.12:22", result: "failed:preflight" }, "Error: boom");
+    assert.equal(bad.failedStep, "preflight");
+    assert.equal(bad.text, "p/prod on 10.0.0.12:22: release bbbbbbbbbbbb failed at step preflight; aaaaaaaaaaaa keeps serving (pulumi up)\n```\nError: boom\n```");
+  });
+
+  it("notify posts the message to the URL in the file, never prints the URL, and never fails", async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "notify-"));
+    const got: string[] = [];
+    const hook = createServer((q, s) => {
+      let body = "";
+      q.on("data", (d) => (body += d)).on("end", () => {
+        got.push(`${q.url} ${body}`);
+        s.end("ok");
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    try {
+      const helper = path.join(__dirname, "deploy-helper.js");
+      const urlFile = path.join(tmp, "url");
+      writeFileSync(urlFile, `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook/secret-token\n`);
+      writeFileSync(path.join(tmp, "log"), "line 1\nline 2\n");
+      const fields = JSON.stringify({ stack: "p/s", host: "", releaseId: "b", previousReleaseId: "a", source: "pulumi up", result: "failed:migrate", steps: [] });
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn("node", [helper, "/nonexistent", "notify", urlFile, path.join(tmp, "log")], { stdio: ["pipe", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        child.on("exit", (code) => resolve({ code, out }));
+        child.stdin.end(fields);
+      });
+      assert.equal(r.code, 0);
+      assert.equal(r.out.trim(), "notify: sent (HTTP 200)");
+      assert.equal(got.length, 1);
+      assert.match(got[0], /^\/hook\/secret-token \{"text":"p\/s: release b failed at step migrate; a keeps serving/);
+      assert.match(got[0], /"logTail":"line 1\\nline 2"/);
+      // Unreachable: a warning, exit 0. No file: nothing at all.
+      writeFileSync(urlFile, "http://127.0.0.1:9/nothing-listens\n");
+      const down = spawnSync("node", [helper, "/nonexistent", "notify", urlFile, ""], { input: fields, encoding: "utf8" });
+      assert.equal(down.status, 0);
+      assert.match(down.stdout, /^warning: notify: could not reach the webhook .*; the deploy is not affected/);
+      assert.ok(!down.stdout.includes("nothing-listens"));
+      const none = spawnSync("node", [helper, "/nonexistent", "notify", path.join(tmp, "absent"), ""], { input: fields, encoding: "utf8" });
+      assert.equal(none.status, 0);
+      assert.equal(none.stdout, "");
+    } finally {
+      hook.close();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
 });
+

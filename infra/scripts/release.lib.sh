@@ -19,10 +19,16 @@ elapsed() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) /
 step_line() { printf 'step %-10s %6ss\n' "$1" "$2"; }
 
 # require_tools: what the release needs on PATH in a non-interactive SSH session.
+# The same list and words as `npm run doctor` (ops/doctor.ts), which checks the rest too.
 require_tools() {
-  local tool
+  local tool hint
   for tool in node pm2 npm tar gzip sha256sum flock setsid; do
-    command -v "$tool" >/dev/null || fail "$tool is not on PATH for $(id -un) in non-interactive SSH sessions (for node and pm2: put the PATH line at the top of ~/.bashrc)"
+    case "$tool" in
+      flock | setsid) hint="; it is in util-linux: apt-get install util-linux" ;;
+      pm2) hint="; npm install -g pm2" ;;
+      *) hint="" ;;
+    esac
+    command -v "$tool" >/dev/null || fail "$tool is not on PATH for $(id -un) in non-interactive SSH sessions (for node and pm2: put the PATH line at the top of ~/.bashrc)$hint"
   done
 }
 
@@ -469,6 +475,22 @@ revert() {
 # `PHASE {json}` (infra/protocol.ts).
 phase_line() {
   printf 'PHASE {"phases":"%s","releaseId":"%s","host":"%s","steps":[%s]}\n' "$1" "$2" "$3" "$4"
+}
+
+# notify RESULT STEP STEPS_JSON: the activation's message to app:notify's webhook (deploy-helper.js
+# notify), with the failed step's log tail; nothing when no URL is set. Sent from here, the VPS, so
+# it goes out even when the deploy's SSH connection was cut. It never fails the release.
+notify() {
+  local result="$1" failed_step="$2" steps="$3" log="$RELEASE_LOG"
+  case "$failed_step" in
+    migrate | backup) log="$MIGRATE_LOG" ;;
+    preflight) log="$PREFLIGHT_LOG" ;;
+    reload) log="$PM2_LOG" ;;
+  esac
+  [ -s "$NOTIFY_URL" ] || return 0
+  printf '{"stack":"%s","host":"%s","releaseId":"%s","previousReleaseId":"%s","source":%s,"result":"%s","steps":[%s]}' \
+    "$STACK" "$HOST_LABEL" "$RELEASE_ID" "${RUN[prev]}" "$(node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$SOURCE")" "$result" "$steps" |
+    timeout 15 node "$HELPER" "$ECOSYSTEM" notify "$NOTIFY_URL" "$log" || echo "warning: notify: the message was not sent; the deploy is not affected" >&2
 }
 
 # result_line ID PREV DIR STEPS_JSON: the protocol's last line, `RESULT {json}` (infra/protocol.ts).

@@ -51,6 +51,9 @@ on_exit() {
       tail -n 25 "$ERR_LOG" >&2 2>/dev/null || true
     fi
     record "$REVISIONS" "$RELEASE_ID" "${RUN[prev]}" "failed:${RUN[step]}" "$SOURCE" 2>/dev/null || true
+    notify "failed:${RUN[step]}" "${RUN[step]}" "${RUN[steps]}"
+  elif has_phase publish; then
+    notify ok "" "${RUN[steps]}"
   fi
   exit "$rc"
 }

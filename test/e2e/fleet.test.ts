@@ -151,6 +151,27 @@ describe("a fleet of three hosts behind a balancer", { timeout: 30 * 60 * 1000, 
         `host ${i + 2} started publishing before host ${i + 1} was done:\n${lines.filter((l) => l.includes("-publish")).join("\n")}`);
     }
     assert.match(r.stdout, /publish batch 3 of 3/);
+  });
+
+  it("a host that fails after its switch reverts itself; later batches keep the previous release; the next up converges", async () => {
+    const before = lives();
+    // Healthy alone on a spare port (preflight), dead on the live port of a host with ~/fail-live.
+    onHost(1, "touch ~/fail-live");
+    const f = edit("f", (s) => `if (process.env.PORT === "${APP_PORT}" && require("fs").existsSync(require("os").homedir() + "/fail-live")) { console.error("fail-live"); process.exit(5); }\n${s}`);
+    try {
+      const { result: r, stats } = await underLoad(() => deploy(f));
+      assert.notEqual(r.status, 0, "the up must fail");
+      served(stats, "host 2 failing after its switch");
+      const text = r.stdout + r.stderr;
+      assert.match(text, new RegExp(`release ${f.id} failed at step \\w+ on host ${fleet.hosts[1].host.replace(/\./g, "\\.")}:22`));
+      assert.match(text, /reverted: current -> /);
+      assert.deepEqual(lives(), [f.id, before[1], before[2]], "host 1 runs the new release, host 2 reverted, host 3 never switched");
+    } finally {
+      onHost(1, "rm -f ~/fail-live");
+    }
+    const again = stack.up();
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.deepEqual(lives(), [f.id, f.id, f.id]);
     stack.setConfig("app:rollout", "0");
   });
 
@@ -159,12 +180,14 @@ describe("a fleet of three hosts behind a balancer", { timeout: 30 * 60 * 1000, 
     const e = edit("e");
     assert.equal(run("bash", ["scripts/local-fleet.sh", "stop-sshd", "2"]).status, 0);
     let r;
+    let stats: LoadStats;
     try {
-      ({ result: r } = await underLoad(() => deploy(e)));
+      ({ result: r, stats } = await underLoad(() => deploy(e)));
     } finally {
       assert.equal(run("bash", ["scripts/local-fleet.sh", "start-sshd", "2"]).status, 0);
     }
     assert.notEqual(r.status, 0);
+    served(stats, "host 2 unreachable at stage");
     assert.match(r.stdout + r.stderr, new RegExp(fleet.hosts[1].host.replace(/\./g, "\\.")));
     assert.deepEqual(lives(), before, "a host switched while host 2 was unreachable");
     const again = stack.up();

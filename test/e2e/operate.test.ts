@@ -2,6 +2,10 @@
 // and stops), exec (the app's environment, the exit status passed through).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { AddressInfo } from "node:net";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Artifacts, run, sshRun, stackOnLocalVps, TestStack, Vps } from "../../driver/local";
 
@@ -83,6 +87,61 @@ describe("status, logs and exec on the local VPS", { timeout: 10 * 60 * 1000 }, 
       });
     });
     assert.notEqual(code, null, "logs --follow did not stop within 10 s of Ctrl-C");
+  });
+
+  it("notify: one message for a good deploy and one for a refused one, from the VPS, with no secret in them", async () => {
+    const got: { url: string; body: Record<string, unknown> }[] = [];
+    const hook = createServer((q, res) => {
+      let body = "";
+      q.on("data", (d) => (body += d)).on("end", () => {
+        got.push({ url: q.url ?? "", body: JSON.parse(body) as Record<string, unknown> });
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook/notify-secret-token`;
+      stack.setConfig("app:notify", url, { secret: true });
+      const good = artifacts.variant("notify-good", (d) => writeFileSync(path.join(d, "dist", "extra.txt"), "x"));
+      stack.setConfig("app:artifact", good.file);
+      const r1 = await stack.upAsync();
+      assert.equal(r1.status, 0, r1.stdout + r1.stderr);
+      const crash = artifacts.variant("notify-crash", (d) => writeFileSync(path.join(d, "dist", "server.js"), "console.error('boom at start'); process.exit(4);\n"));
+      stack.setConfig("app:artifact", crash.file);
+      const r2 = await stack.upAsync();
+      assert.notEqual(r2.status, 0);
+      assert.equal(got.length, 2, JSON.stringify(got));
+      assert.equal(got[0].url, "/hook/notify-secret-token");
+      assert.deepEqual([got[0].body.result, got[0].body.releaseId, got[0].body.previousReleaseId], ["ok", good.id, artifacts.a.id]);
+      assert.deepEqual([got[1].body.result, got[1].body.failedStep, got[1].body.releaseId], ["failed:preflight", "preflight", crash.id]);
+      assert.match(String(got[1].body.logTail), /boom at start/);
+      assert.match(String(got[1].body.text), new RegExp(`failed at step preflight; ${good.id} keeps serving`));
+      const everything = JSON.stringify(got) + r1.stdout + r1.stderr + r2.stdout + r2.stderr + stack.pulumi(["stack", "export", "-s", stack.name]).stdout +
+        sshRun(vps, `cat ${root}/shared/logs/release.log`).stdout;
+      assert.ok(!everything.includes("tok-$(not-expanded)"), "an app:env value was sent or logged");
+      assert.ok(!(r1.stdout + r2.stdout + sshRun(vps, `cat ${root}/shared/logs/*.log`).stdout + stack.pulumi(["stack", "export", "-s", stack.name]).stdout)
+        .includes("notify-secret-token"), "the webhook URL is in a log or in plaintext state");
+      assert.equal(sshRun(vps, `stat -c %a ${root}/shared/.notify-url`).stdout.trim(), "600");
+    } finally {
+      hook.close();
+      stack.setConfig("app:artifact", artifacts.a.file);
+    }
+  });
+
+  it("doctor: a missing pm2 startup and a missing tool, each with its fix; exit 1", () => {
+    // The local VPS has no init system of its own: pm2 startup was never run there.
+    const bin = "$HOME/.vps-node/node_modules/.bin";
+    sshRun(vps, `mv ${bin}/pm2 ${bin}/pm2.hidden`);
+    let r;
+    try {
+      r = ops("doctor");
+    } finally {
+      sshRun(vps, `mv ${bin}/pm2.hidden ${bin}/pm2`);
+    }
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^host 127\.0\.0\.1:\d+: \d+ problem\(s\)$/m);
+    assert.match(r.stdout, new RegExp(`! pm2 is not on PATH for ${vps.user} in non-interactive SSH sessions .*npm install -g pm2`));
+    assert.match(r.stdout, new RegExp(`! PM2 does not come back after a reboot: pm2 startup was not run for ${vps.user}\\. Once, as root: env PATH=`));
   });
 
   it("pulumi destroy stops and removes the app from PM2, gives up the root, and keeps releases and data", () => {
