@@ -349,7 +349,7 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
     problems.push("app:artifact and app:release are both set; they are exclusive " +
       "(pulumi config rm app:release to deploy the artifact, or pulumi config rm app:artifact to activate the release)");
   } else if (!artifactRaw && !release) {
-    problems.push("app:artifact or app:release: one is required (npm run package -- examples/backend, then " +
+    problems.push("app:artifact or app:release: one is required (npm run package, which builds the backend folder of package.json vpsRelease.backend, then " +
       "pulumi config set app:artifact PATH; or pulumi config set app:release ID)");
   }
   if (release && !/^[0-9a-f]{12}$/.test(release)) {

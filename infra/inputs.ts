@@ -36,7 +36,7 @@ export interface CheckedArtifact {
  */
 export function checkArtifact(file: string): CheckedArtifact {
   if (!existsSync(file) || !statSync(file).isFile()) {
-    throw new pulumi.RunError(`app:artifact: ${file} does not exist (npm run package -- examples/backend, ` +
+    throw new pulumi.RunError(`app:artifact: ${file} does not exist (npm run package, which builds the backend folder of package.json vpsRelease.backend, ` +
       "then pulumi config set app:artifact PATH)");
   }
   let entries;

@@ -24,9 +24,10 @@ else
 fi
 
 p="$PROJECT_ROOT/scripts/pulumi.sh"
-package_example() { bash scripts/node.sh scripts/package.ts examples/backend; }
-run_step "package examples/backend" package_example
-result="$(tail -n 1 "$LOG_DIR/package-examples-backend.log")"
+# The project's backend folder (package.json vpsRelease.backend; examples/backend here).
+package_example() { bash scripts/node.sh scripts/package.ts; }
+run_step "package the backend" package_example
+result="$(tail -n 1 "$LOG_DIR/package-the-backend.log")"
 artifact="$(node -p 'JSON.parse(process.argv[1]).path' "$result")"
 echo "artifact: ${artifact#"$PROJECT_ROOT"/}"
 

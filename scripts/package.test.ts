@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { inspectArchive, sha256File } from "../infra/artifact";
-import { excludedFromArtifact, formatResult, packageApp, PackageError, parseArgs, PROJECT_ROOT } from "./package";
+import { backendFolder, excludedFromArtifact, formatResult, packageApp, PackageError, parseArgs, PROJECT_ROOT } from "./package";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "package-test-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -169,7 +169,9 @@ describe("package CLI", () => {
   it("parses APP_DIR, OUT and --with-node-modules", () => {
     assert.deepEqual(parseArgs(["app"]), { appDir: "app", out: undefined, withNodeModules: false });
     assert.deepEqual(parseArgs(["--with-node-modules", "app", "o.tgz"]), { appDir: "app", out: "o.tgz", withNodeModules: true });
-    assert.throws(() => parseArgs([]), /usage: npm run package -- APP_DIR/);
+    assert.throws(() => parseArgs([]), /usage: npm run package -- \[APP_DIR\]/);
+    // No APP_DIR: the project's backend folder setting.
+    assert.deepEqual(parseArgs([], () => "/p/backend"), { appDir: "/p/backend", out: undefined, withNodeModules: false });
     assert.throws(() => parseArgs(["a", "b", "c"]), /usage/);
     assert.throws(() => parseArgs(["a", "--nope"]), /unknown option --nope/);
   });
@@ -206,3 +208,20 @@ describe("package CLI", () => {
     assert.equal(r.stdout, "");
   });
 });
+
+describe("the backend folder setting (package.json vpsRelease.backend)", () => {
+  it("is this project's examples/backend, and refuses a missing, absolute or escaping one with the fix", () => {
+    assert.equal(backendFolder(), "examples/backend");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "backend-setting-"));
+    try {
+      for (const [value, ok] of [["backend/", "backend"], [undefined, null], ["/abs", null], ["../up", null]] as const) {
+        fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify(value === undefined ? {} : { vpsRelease: { backend: value } }));
+        if (ok) assert.equal(backendFolder(dir), ok);
+        else assert.throws(() => backendFolder(dir), /vpsRelease\.backend must name the backend's folder inside the project.*npm pkg set vpsRelease\.backend=backend/);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -9,7 +9,22 @@ import { assertSafeArchive, packDirectory, releaseIdOf, sha256Of } from "../infr
 import { reproducibleTransform } from "./reproducible";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
-export const USAGE = "usage: npm run package -- APP_DIR [OUT] [--with-node-modules]";
+export const USAGE = "usage: npm run package -- [APP_DIR] [OUT] [--with-node-modules] (APP_DIR defaults to package.json's vpsRelease.backend)";
+
+/**
+ * The backend's folder, relative to the project root: package.json's `vpsRelease.backend`, the one
+ * setting the workflows, `npm run package` and the messages use (README "Use it for your backend").
+ */
+export function backendFolder(projectRoot = PROJECT_ROOT): string {
+  const file = path.join(projectRoot, "package.json");
+  const pkg = JSON.parse(fs.readFileSync(file, "utf8")) as { vpsRelease?: { backend?: unknown } };
+  const folder = pkg.vpsRelease?.backend;
+  if (typeof folder !== "string" || folder.trim() === "" || path.isAbsolute(folder) || folder.split(/[\\/]/).includes("..")) {
+    throw new PackageError(`${file}: vpsRelease.backend must name the backend's folder inside the project, e.g. "backend" ` +
+      `(got ${JSON.stringify(folder)}); set it: npm pkg set vpsRelease.backend=backend`);
+  }
+  return folder.replace(/\/+$/, "");
+}
 /**
  * Packed when present, beside dist/ and package.json. prisma.config.* is where Prisma 6.x reads the
  * schema and migrations paths from, so `prisma migrate deploy` in the release needs it.
@@ -103,7 +118,7 @@ export function formatResult(r: PackageResult): string {
   return `path: ${r.path}\nsize: ${r.size}\nsha256: ${r.sha256}\nreleaseId: ${r.releaseId}\n${json}\n`;
 }
 
-export function parseArgs(argv: string[]): CliArgs {
+export function parseArgs(argv: string[], defaultAppDir?: () => string): CliArgs {
   const positional: string[] = [];
   let withNodeModules = false;
   for (const arg of argv) {
@@ -111,6 +126,7 @@ export function parseArgs(argv: string[]): CliArgs {
     else if (arg.startsWith("-")) throw new PackageError(`unknown option ${arg}\n${USAGE}`);
     else positional.push(arg);
   }
+  if (positional.length === 0 && defaultAppDir) return { appDir: defaultAppDir(), out: undefined, withNodeModules };
   if (positional.length < 1 || positional.length > 2) throw new PackageError(`expected APP_DIR and an optional OUT, got ${positional.length} arguments\n${USAGE}`);
   return { appDir: positional[0], out: positional[1], withNodeModules };
 }
@@ -122,7 +138,8 @@ export function main(argv: string[], cwd = process.env.INIT_CWD || process.cwd()
     return 0;
   }
   try {
-    const args = parseArgs(argv);
+    // No APP_DIR: the project's backend folder (package.json vpsRelease.backend), from the project root.
+    const args = parseArgs(argv, () => path.join(PROJECT_ROOT, backendFolder()));
     const result = packageApp({
       appDir: path.resolve(cwd, args.appDir),
       out: args.out === undefined ? undefined : path.resolve(cwd, args.out),
@@ -138,7 +155,7 @@ export function main(argv: string[], cwd = process.env.INIT_CWD || process.cwd()
 }
 
 function readPackageJson(appDir: string): { name?: string; scripts?: Record<string, string> } {
-  if (!isDir(appDir)) throw new PackageError(`APP_DIR ${appDir} does not exist or is not a folder: pass the backend's folder, e.g. npm run package -- examples/backend`);
+  if (!isDir(appDir)) throw new PackageError(`APP_DIR ${appDir} does not exist or is not a folder: pass the backend's folder, e.g. npm run package -- ${safeBackendFolder()}`);
   const file = path.join(appDir, "package.json");
   if (!fs.existsSync(file)) throw new PackageError(`no package.json in ${appDir}: APP_DIR must be a Node app's folder (run npm init there, or pass the right folder)`);
   let pkg: unknown;
@@ -232,3 +249,12 @@ function packWithProductionModules(appDir: string, entries: string[], env: NodeJ
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));
+
+/** The backend folder for a message: the setting, or its placeholder when it is unset. */
+function safeBackendFolder(): string {
+  try {
+    return backendFolder();
+  } catch {
+    return "backend";
+  }
+}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# CI: build APP_DIR into a release artifact with `npm run package` (default OUT:
+# CI: build the backend into a release artifact with `npm run package` (default OUT:
 # .artifacts/<name>-<release id>.tar.gz) and hand its name, release id and sha256 to later steps.
-#   bash .github/scripts/package.sh APP_DIR
+#   bash .github/scripts/package.sh [APP_DIR]
+# APP_DIR defaults to the project's backend folder, package.json's vpsRelease.backend.
 set -euo pipefail
 
-app_dir="${1:?usage: package.sh APP_DIR}"
 out="$(mktemp)"
-npm run --silent package -- "$app_dir" | tee "$out"
+npm run --silent package -- "$@" | tee "$out"
 # The last line is JSON: {"path","size","sha256","releaseId"}.
 json="$(tail -n 1 "$out")"
 field() { node -e 'process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))' "$json" "$1"; }
