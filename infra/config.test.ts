@@ -40,7 +40,7 @@ describe("parseConfig", () => {
     assert.deepEqual(c.app, {
       name: DEFAULTS.appName, artifact: "/project/build/release.tar.gz", release: undefined,
       script: "dist/server.js", port: 3000, instances: 2, healthPath: "/health", healthTimeout: 60, healthSettle: 5,
-      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", lockTimeout: 120, env: {}, notify: undefined, rollout: 0,
+      keepReleases: 5, migrate: "npx prisma migrate deploy", backup: "auto", restore: "", lockTimeout: 120, env: {}, notify: undefined, rollout: 0,
       provenance: undefined, generatedSecrets: [],
     });
     assert.deepEqual(c.ci, { repository: undefined, secrets: {}, githubToken: undefined, githubApiUrl: undefined });

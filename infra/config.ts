@@ -68,6 +68,12 @@ export interface AppConfig {
    * into backups/; empty disables; anything else is a command run in the release with BACKUP_DIR set.
    */
   backup: string;
+  /**
+   * `npm run restore`: the command that puts BACKUP_FILE (a backup app:backup made) back into the
+   * database, run in the live release with the app's environment; empty (default) copies a SQLite
+   * backup back itself.
+   */
+  restore: string;
   /** Seconds a deploy waits for another deploy's VPS lock before it fails. Default 120. */
   lockTimeout: number;
   /** Secret; keys and values become the app's environment and the shared `.env`. Default `{}`. */
@@ -378,7 +384,8 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
   }
   const migrate = raw("app:migrate") ?? DEFAULTS.migrate;
   const backup = raw("app:backup") ?? DEFAULTS.backup;
-  for (const [key, v] of [["app:migrate", migrate], ["app:backup", backup]] as const) {
+  const restore = raw("app:restore") ?? "";
+  for (const [key, v] of [["app:migrate", migrate], ["app:backup", backup], ["app:restore", restore]] as const) {
     if (v.includes("\n")) bad(key, "expected one line", v, set(key, `'${key === "app:migrate" ? DEFAULTS.migrate : "auto"}'`));
   }
 
@@ -403,6 +410,7 @@ function parseApp({ raw, problems, bad, set, integer }: Reader, projectRoot: str
     keepReleases,
     migrate,
     backup,
+    restore,
     lockTimeout,
     env,
     notify,

@@ -1,7 +1,7 @@
 // The refusal rules of rollback and promote, over fake stacks: no SSH, no Automation API.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { planPromotion, planRollback, StackView } from "./decide";
+import { migrationNote, parseBackups, planPromotion, planRestore, planRollback, releaseAt, StackView } from "./decide";
 
 const A = "aaaaaaaaaaaa";
 const B = "bbbbbbbbbbbb";
@@ -59,5 +59,40 @@ describe("planPromotion", () => {
   it("refuses one stack for both ends, and a source without a release", async () => {
     await assert.rejects(planPromotion(from(), stack("staging", {}), artifact), /name the same stack/);
     await assert.rejects(planPromotion(stack("staging", {}), to, artifact), /records no release to promote/);
+  });
+});
+
+describe("migrationNote", () => {
+  it("names the live release's migrations that stay applied, and the target's that will run", () => {
+    assert.equal(migrationNote({ id: A, migrations: ["1", "2"] }, { id: B, migrations: ["1", "2"] }), undefined);
+    assert.match(migrationNote({ id: A, migrations: ["1"] }, { id: B, migrations: ["1", "2", "3"] }) ?? "",
+      new RegExp(`^database: these migrations of ${B} stay applied .*expand/contract\\): 2, 3\\. To go back to the database before them: npm run restore$`));
+    assert.match(migrationNote({ id: C, migrations: ["1", "4"] }, { id: B, migrations: ["1"] }) ?? "",
+      new RegExp(`${C} carries migrations ${B} has not: 4 \\(they run before it goes live\\)`));
+  });
+});
+
+describe("planRestore", () => {
+  const t0 = Date.parse("2026-12-02T10:00:00Z") / 1000;
+  const revisions = [
+    { time: "2026-12-02T09:00:00Z", releaseId: A, result: "ok" },
+    { time: "2026-12-02T10:00:05Z", releaseId: B, result: "ok" },
+    { time: "2026-12-02T11:00:00Z", releaseId: C, result: "failed:migrate" },
+  ];
+  const backups = parseBackups([`${B}-20261202T100000Z.db ${t0}`, `${B}-20261202T100000Z.db-wal ${t0}`, `${C}-20261202T110000Z.db ${t0 + 3600}`]);
+  it("lists each backup, newest first, with the release live when it was taken", () => {
+    assert.deepEqual(backups.map((b) => b.name), [`${C}-20261202T110000Z.db`, `${B}-20261202T100000Z.db`]);
+    assert.equal(releaseAt(backups[0], revisions), B);
+    assert.equal(releaseAt(backups[1], revisions), A);
+    const plan = planRestore(backups, revisions, [A, B], undefined, false);
+    assert.deepEqual(plan.kind === "list" && plan.backups.map((b) => [b.matches, b.kept]), [[B, true], [A, true]]);
+  });
+  it("asks for --yes, saying what is lost; refuses a backup whose release is gone or unknown", () => {
+    const ask = planRestore(backups, revisions, [A, B], `${B}-20261202T100000Z.db`, false);
+    assert.equal(ask.kind, "confirm");
+    assert.match(ask.kind === "confirm" ? ask.message : "", /the database goes back to 2026-12-02T10:00:00Z.*Everything written to it since 2026-12-02T10:00:00Z is lost.*release a{12}/);
+    assert.equal(planRestore(backups, revisions, [A, B], `${B}-20261202T100000Z.db`, true).kind, "restore");
+    assert.throws(() => planRestore(backups, revisions, [B], `${B}-20261202T100000Z.db`, true), /matches release a{12}, which is no longer kept/);
+    assert.throws(() => planRestore(backups, revisions, [A, B], "nope.db", true), /no backup "nope\.db" on the VPS; there are: /);
   });
 });

@@ -69,3 +69,72 @@ export async function planPromotion(from: StackView, to: StackView, artifact: { 
   }
   return { kind: "promote", releaseId: id, sha256: artifact.sha256 };
 }
+
+/**
+ * What a rollback to `target` does to the database, from the migrations each release carries: the
+ * live release's newer ones stay applied (a rollback never reverts a schema; they must be
+ * backward compatible: expand first, contract in a later release), and the target's own missing
+ * ones run before it goes live. Undefined when both carry the same.
+ */
+export function migrationNote(target: { id: string; migrations: string[] }, live: { id: string; migrations: string[] }): string | undefined {
+  const stay = live.migrations.filter((m) => !target.migrations.includes(m));
+  const run = target.migrations.filter((m) => !live.migrations.includes(m));
+  const parts: string[] = [];
+  if (stay.length > 0) {
+    parts.push(`these migrations of ${live.id} stay applied (${target.id} runs on the newer schema, so they must keep it ` +
+      `working: expand/contract): ${stay.join(", ")}. To go back to the database before them: npm run restore`);
+  }
+  if (run.length > 0) parts.push(`${target.id} carries migrations ${live.id} has not: ${run.join(", ")} (they run before it goes live)`);
+  return parts.length === 0 ? undefined : `database: ${parts.join("; ")}`;
+}
+
+/** A backup in backups/, taken before release `before` migrated. */
+export interface Backup {
+  name: string;
+  /** The release that was about to migrate (the name's prefix). */
+  before: string;
+  /** When it was taken (seconds since the epoch). */
+  time: number;
+}
+
+/** backups/ listed as `NAME MTIME` lines: the databases (a SQLite -wal belongs to its .db). Pure. */
+export function parseBackups(lines: string[]): Backup[] {
+  return lines.map((l) => l.trim().split(" ")).filter(([name, t]) => name && t && !/-wal$|-shm$/.test(name))
+    .map(([name, t]) => ({ name, before: /^([0-9a-f]{12})-/.exec(name)?.[1] ?? "", time: Number(t) }))
+    .sort((a, b) => b.time - a.time);
+}
+
+/** The release that was live when `b` was taken: the last activation that went live before it. */
+export function releaseAt(b: Backup, revisions: { time: string; releaseId: string; result: string }[]): string {
+  let live = "";
+  for (const r of revisions) {
+    if (Date.parse(r.time) / 1000 > b.time + 1) break;
+    if (r.result === "ok" || r.result === "takeover") live = r.releaseId;
+  }
+  return live;
+}
+
+export type RestorePlan =
+  | { kind: "list"; backups: (Backup & { matches: string; kept: boolean })[] }
+  | { kind: "confirm" | "restore"; backup: Backup; release: string; message: string };
+
+/**
+ * `npm run restore -- --stack S [--backup NAME] [--yes]`: the backups with the release each matches;
+ * for NAME, what a restore loses, and only with --yes the restore itself.
+ */
+export function planRestore(backups: Backup[], revisions: { time: string; releaseId: string; result: string }[], kept: string[],
+  name: string | undefined, yes: boolean): RestorePlan {
+  const listed = backups.map((b) => ({ ...b, matches: releaseAt(b, revisions), kept: kept.includes(releaseAt(b, revisions)) }));
+  if (name === undefined) return { kind: "list", backups: listed };
+  const b = listed.find((x) => x.name === name);
+  if (!b) throw new UsageError(`no backup ${JSON.stringify(name)} on the VPS; there are: ${backups.map((x) => x.name).join(", ") || "none"}`);
+  if (!b.matches) throw new UsageError(`no release was live when ${name} was taken (revisions.log has none before it); nothing matches it`);
+  if (!b.kept) {
+    throw new UsageError(`${name} matches release ${b.matches}, which is no longer kept on the VPS; restoring it under a newer release is not safe`);
+  }
+  const when = new Date(b.time * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const message = `restore ${name}: the database goes back to ${when}, taken before release ${b.before} migrated. ` +
+    `Everything written to it since ${when} is lost. The app is stopped for the copy, then release ${b.matches}, ` +
+    `the one live when the backup was taken, is activated.`;
+  return { kind: yes ? "restore" : "confirm", backup: b, release: b.matches, message };
+}

@@ -55,6 +55,22 @@ export async function keptReleases(stack: Stack, host?: StackHost): Promise<Kept
     });
 }
 
+/** The Prisma migrations (folder names) each of `ids` carries on the host, sorted. */
+export async function migrationsOf(stack: Stack, ids: string[], host?: StackHost): Promise<Record<string, string[]>> {
+  const root = (await stack.getAllConfig())["vps:root"]?.value;
+  if (!root) throw new UsageError("the stack has no vps:root");
+  const l = layout(root);
+  const r = await sshToStack(stack, `cd ${quote(l.releases)} 2>/dev/null || exit 0; for id in ${ids.map(quote).join(" ")}; do ` +
+    `[ -d "$id" ] && find "$id" -path "$id/node_modules" -prune -o -type f -path '*/migrations/*/migration.sql' -print; done; true`, host);
+  const out: Record<string, string[]> = Object.fromEntries(ids.map((id) => [id, []]));
+  for (const line of r.stdout.split("\n")) {
+    const parts = line.split("/");
+    if (parts.length >= 3 && out[parts[0]] && !out[parts[0]].includes(parts[parts.length - 2])) out[parts[0]].push(parts[parts.length - 2]);
+  }
+  for (const id of ids) out[id].sort();
+  return out;
+}
+
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack"] });
   if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run releases -- --stack staging)");

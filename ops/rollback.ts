@@ -2,8 +2,8 @@
 // The stack then pins app:release=ID, so the next ordinary `pulumi up` keeps the rolled-back
 // release instead of redeploying the artifact that was rolled back; deploying again is explicit
 // (`pulumi config rm app:release`, then set app:artifact).
-import { planRollback } from "./decide";
-import { keptEverywhere } from "./releases";
+import { migrationNote, planRollback } from "./decide";
+import { keptEverywhere, migrationsOf } from "./releases";
 import { hostsOf, openStack, outputsOf, parseFlags, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
@@ -22,6 +22,11 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`rolling back ${name}: ${plan.from || "(none)"} -> ${plan.to}`);
+  if (plan.from) {
+    const m = await migrationsOf(stack, [plan.to, plan.from]);
+    const note = migrationNote({ id: plan.to, migrations: m[plan.to] }, { id: plan.from, migrations: m[plan.from] });
+    if (note) console.log(note);
+  }
   await upWithRelease(stack, { release: plan.to }, `rollback to ${plan.to}`,
     { kind: "rollback", releaseId: plan.to, requestedAt: new Date().toISOString() });
   const now = await outputsOf(stack);

@@ -57,3 +57,13 @@ describe("npm run logs and npm run exec: their remote commands", () => {
     assert.match(text, /exec "\$dir" -- sh -c 'echo "\$DATABASE_URL"; exit 3' 'it'\\''s \$\(id\)'$/);
   });
 });
+
+describe("npm run restore: its remote script", () => {
+  it("passes bash -n and shellcheck, with the SQLite copy or an app:restore command", async () => {
+    const { restoreScript } = await import("./restore");
+    assertValidBash(`# shellcheck disable=SC2016\n${restoreScript("/srv/api", "api", "aaaaaaaaaaaa-1.db", "bbbbbbbbbbbb", "", 120)}`, "restore");
+    const pg = restoreScript("/srv/api", "api", "b.dump", "bbbbbbbbbbbb", "pg_restore --clean -d \"$DATABASE_URL\" \"$BACKUP_FILE\"", 120);
+    assertValidBash(`# shellcheck disable=SC2016\n${pg}`, "restore pg");
+    assert.match(pg, /BACKUP_FILE=\/srv\/api\/backups\/b\.dump node /);
+  });
+});

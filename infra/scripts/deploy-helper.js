@@ -12,6 +12,7 @@
 //   node deploy-helper.js ECOSYSTEM carry-env SRC DEST                    a dotenv file into the shared .env's format
 //   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
 //   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE < fields.json  the activation's message to app:notify
+//   node deploy-helper.js ECOSYSTEM sqlite-restore FILE                  a sqlite-backup copy back as the database
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
 const fs = require("fs");
@@ -293,7 +294,7 @@ module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevisio
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
-  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE";
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE | sqlite-restore FILE";
 
 /** @returns {never} */
 function usage() {
@@ -372,6 +373,30 @@ function sqliteBackup(s, dir, prefix) {
   console.log(`backup: ${db} -> ${path.join(dir, `${prefix}-${stamp}.db`)}`);
 }
 
+/**
+ * Puts a SQLite backup (sqliteBackup's FILE, and its FILE-wal when there is one) back as the
+ * database DATABASE_URL names, each through a temporary file and a rename; a stale -wal or -shm of
+ * the newer database goes. The app must be stopped meanwhile (ops/restore.ts stops it).
+ * @param {Settings} s
+ * @param {string} file
+ */
+function sqliteRestore(s, file) {
+  const url = appEnv(s, "").DATABASE_URL || "";
+  if (!url.startsWith("file:")) throw new Error("DATABASE_URL is not a SQLite file: set app:restore to the command that restores BACKUP_FILE");
+  const db = url.slice("file:".length).split("?")[0];
+  if (!fs.existsSync(file)) throw new Error(`no backup ${file}`);
+  for (const suffix of ["", "-wal"]) {
+    if (fs.existsSync(file + suffix)) {
+      fs.copyFileSync(file + suffix, `${db}${suffix}.restore`);
+      fs.renameSync(`${db}${suffix}.restore`, db + suffix);
+    } else {
+      fs.rmSync(db + suffix, { force: true });
+    }
+  }
+  fs.rmSync(`${db}-shm`, { force: true });
+  console.log(`restore: ${file} -> ${db}`);
+}
+
 /** @param {string} file */
 function readRevisionsFile(file) {
   try {
@@ -428,6 +453,15 @@ if (require.main === module) {
       console.log(app ? `${app.pm2_env?.exec_mode ?? "unknown"} ${app.pm2_env?.pm_cwd ?? ""}` : "none");
       break;
     }
+    case "sqlite-restore":
+      if (!args[0]) usage();
+      try {
+        sqliteRestore(settingsOf(ecosystem), args[0]);
+      } catch (e) {
+        console.error(`error: restore: ${/** @type {Error} */ (e).message}`);
+        process.exit(1);
+      }
+      break;
     case "notify": {
       // notify URL_FILE LOG_FILE < fields.json: nothing when URL_FILE is absent or empty. The URL is never printed.
       const [urlFile, logFile] = args;

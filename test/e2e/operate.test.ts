@@ -153,7 +153,8 @@ describe("status, logs and exec on the local VPS", { timeout: 10 * 60 * 1000 }, 
     const jlist = sshRun(vps, "pm2 jlist").stdout;
     assert.ok(!jlist.includes(`"name":"${stack.name}"`), "the app still runs under PM2");
     const left = sshRun(vps, `ls ${root}/releases; test -d ${root}/shared/data && echo data; test -e ${root}/.stack || echo unclaimed`).stdout;
-    assert.match(left, new RegExp(`${artifacts.a.id}\\ndata\\nunclaimed`));
+    assert.match(left, new RegExp(`^${artifacts.a.id}$`, "m"), "the releases were removed");
+    assert.match(left, /^data\nunclaimed\n$/m);
   });
 });
 
