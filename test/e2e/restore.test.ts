@@ -14,11 +14,12 @@ const MIGRATION = "20260102000000_restore_note";
 
 function post(url: string, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", headers: { "content-type": "application/json" } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
+    const req = request(url, { method: "POST", agent: false, headers: { "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d));
+      res.on("end", () => (res.statusCode === 201 ? resolve(201) : reject(new Error(`POST ${url}: ${res.statusCode} ${text}`))));
     });
-    req.on("error", reject);
+    req.on("error", (e) => reject(new Error(`POST ${url}: ${e.message}`)));
     req.end(JSON.stringify(body));
   });
 }
