@@ -40,9 +40,18 @@ describe("npm run status", () => {
   it("calls out drift with the command that converges, and an unhealthy answer", () => {
     const s = parseStatus("10.0.0.11:22", answer(B, "503 40 {\"status\":\"down\"}"), A, "prod", now);
     assert.equal(s.drift, true);
-    assert.match(s.problems[0], new RegExp(`^drift: 10\\.0\\.0\\.11:22 runs ${B} but the stack records ${A} .*npm run rollback -- --stack prod --to ${A}`));
+    assert.match(s.problems[0], new RegExp(`^drift: 10\\.0\\.0\\.11:22 runs ${B} but the stack records ${A} .*: npm run pulumi -- up -s prod --replace 'urn:pulumi:prod::vps-release::vps:deploy:Release\\$command:remote:Command::release-activate'$`));
     assert.match(s.problems[1], /^unhealthy: 10\.0\.0\.11:22 answers 503/);
     assert.match(renderStatus(s), /DRIFT/);
+  });
+});
+
+describe("the command that converges a drifted host", () => {
+  it("replaces the activation, or on a fleet the host's preflight and publish", async () => {
+    const { convergeCommand } = await import("./status");
+    assert.equal(convergeCommand("org/vps-release/prod", "10.0.0.12:22"),
+      "npm run pulumi -- up -s prod --replace 'urn:pulumi:prod::vps-release::vps:deploy:FleetRelease$command:remote:Command::release-10.0.0.12-22-preflight' " +
+      "--replace 'urn:pulumi:prod::vps-release::vps:deploy:FleetRelease$command:remote:Command::release-10.0.0.12-22-publish'");
   });
 });
 

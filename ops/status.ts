@@ -6,6 +6,7 @@
 // its answer one line per fact (parseStatus); both pure, tested in status.test.ts.
 import { Layout, layout } from "../infra/paths";
 import { parseRevisions, Revision } from "../infra/scripts/deploy-helper";
+import { hostSlug } from "../infra/components/fleet";
 import { quote } from "../infra/shell";
 import { healthy, hostsOf, openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
@@ -54,7 +55,7 @@ export function statusScript(l: Layout, app: string, healthUrl: string): string 
 }
 
 /** Reads a host's answer to statusScript against what the stack records for it. Pure. */
-export function parseStatus(host: string, text: string, recorded: string, stackName: string, now = Date.now()): HostStatus {
+export function parseStatus(host: string, text: string, recorded: string, stackName: string, now = Date.now(), fleetHost?: string): HostStatus {
   const s: HostStatus = {
     host, live: "", recorded, drift: false, processes: [], health: { answer: "0 no answer", ms: 0, ok: false },
     disk: { availableMb: 0, totalMb: 0 }, holder: "", activations: [], problems: [],
@@ -86,14 +87,26 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
   s.drift = recorded !== "" && s.live !== recorded;
   if (s.drift) {
     s.problems.push(`drift: ${host} runs ${s.live || "no release"} but the stack records ${recorded} (current was switched, ` +
-      `or PM2 was changed, by hand). To converge: npm run rollback -- --stack ${stackName} --to ${recorded}, ` +
-      `or npm run pulumi -- up -s ${stackName} --refresh`);
+      `or PM2 was changed, by hand). To converge, run the recorded release's activation again: ${convergeCommand(stackName, fleetHost)}`);
   }
   if (!s.health.ok) s.problems.push(`unhealthy: ${host} answers ${s.health.answer} for release ${s.live || "(none)"}`);
   const down = s.processes.filter((p) => p.status !== "online");
   if (s.processes.length === 0) s.problems.push(`pm2: no process of the app runs on ${host}`);
   else if (down.length > 0) s.problems.push(`pm2: ${down.length} of ${s.processes.length} processes are not online (${down.map((p) => p.status).join(", ")})`);
   return s;
+}
+
+/**
+ * The command that runs the recorded release's activation again, when a host drifted: a replace of
+ * the activation (a fleet host's preflight and publish), which its unchanged triggers would skip.
+ */
+export function convergeCommand(stackName: string, fleetHost?: string): string {
+  const short = stackName.split("/").pop() as string;
+  const urn = (type: string, name: string) => quote(`urn:pulumi:${short}::vps-release::vps:deploy:${type}$command:remote:Command::${name}`);
+  const targets = fleetHost === undefined
+    ? [urn("Release", "release-activate")]
+    : ["preflight", "publish"].map((p) => urn("FleetRelease", `release-${hostSlug(fleetHost)}-${p}`));
+  return `npm run pulumi -- up -s ${short} ${targets.map((t) => `--replace ${t}`).join(" ")}`;
 }
 
 /** The human report of one host. Pure. */
@@ -128,7 +141,7 @@ async function main(): Promise<void> {
   const statuses = await Promise.all(hosts.map(async (h) => {
     const r = await sshToStack(stack, statusScript(layout(root), app, healthUrl), h);
     const recorded = recordedHosts ? recordedHosts[h.label]?.releaseId ?? "" : out.releaseId ?? "";
-    const s = parseStatus(h.label, r.stdout, recorded, f.stack as string);
+    const s = parseStatus(h.label, r.stdout, recorded, f.stack as string, Date.now(), recordedHosts ? h.label : undefined);
     if (r.status !== 0 && r.stdout.trim() === "") s.problems.unshift(`ssh: ${h.label} did not answer: ${r.stderr.trim() || r.error?.message}`);
     return s;
   }));
