@@ -719,18 +719,26 @@ check_host() {
 	echo "host $i: $(echo "$out" | tail -n4 | tr '\n' ' ')"
 }
 
-# check_hosts: over ssh, as the deploy and the tests will, every host at once.
-check_hosts() {
-	local i pids=() rc=0
-	write_known_hosts
-	for i in $(seq 1 "$(host_count)"); do
-		check_host "$i" &
+# in_parallel FN I...: FN I for every host I at once; fails when any of them fails.
+in_parallel() {
+	local fn="$1" i pids=() rc=0
+	shift
+	for i in "$@"; do
+		"$fn" "$i" &
 		pids+=("$!")
 	done
 	for i in "${pids[@]}"; do
 		wait "$i" || rc=1
 	done
 	return "$rc"
+}
+
+# check_hosts: over ssh, as the deploy and the tests will, every host at once.
+check_hosts() {
+	local hosts
+	write_known_hosts
+	mapfile -t hosts < <(seq 1 "$(host_count)")
+	in_parallel check_host "${hosts[@]}"
 }
 
 hosts_json() {
@@ -845,15 +853,9 @@ fleet_exists() {
 
 # stop_hosts: every host at once (PM2 takes a second or two to stop its apps).
 stop_hosts() {
-	local i pids=() rc=0
-	for i in $(host_indexes); do
-		stop_host "$i" &
-		pids+=("$!")
-	done
-	for i in "${pids[@]}"; do
-		wait "$i" || rc=1
-	done
-	return "$rc"
+	local hosts
+	mapfile -t hosts < <(host_indexes)
+	in_parallel stop_host "${hosts[@]}"
 }
 
 stop_network() {
