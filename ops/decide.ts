@@ -124,7 +124,10 @@ export type RestorePlan =
  */
 export function planRestore(backups: Backup[], revisions: { time: string; releaseId: string; result: string }[], kept: string[],
   name: string | undefined, yes: boolean): RestorePlan {
-  const listed = backups.map((b) => ({ ...b, matches: releaseAt(b, revisions), kept: kept.includes(releaseAt(b, revisions)) }));
+  const listed = backups.map((b) => {
+    const matches = releaseAt(b, revisions);
+    return { ...b, matches, kept: kept.includes(matches) };
+  });
   if (name === undefined) return { kind: "list", backups: listed };
   const b = listed.find((x) => x.name === name);
   if (!b) throw new UsageError(`no backup ${JSON.stringify(name)} on the VPS; there are: ${backups.map((x) => x.name).join(", ") || "none"}`);

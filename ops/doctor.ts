@@ -6,7 +6,7 @@
 // Exits 1 when a host has a problem. The remote script and the reading of its answer are pure.
 import { Layout, layout } from "../infra/paths";
 import { quote } from "../infra/shell";
-import { hostsOf, openStack, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+import { hostsOf, openStack, rootOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
 /** What a release runs on the VPS (release.lib.sh require_tools checks the same list). */
 export const REQUIRED_TOOLS = ["bash", "node", "pm2", "npm", "tar", "gzip", "sha256sum", "flock", "setsid"] as const;
@@ -76,8 +76,7 @@ async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack"] });
   if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run doctor -- --stack staging)");
   const stack = await openStack(f.stack);
-  const root = (await stack.getAllConfig())["vps:root"]?.value;
-  if (!root) throw new UsageError(`stack ${f.stack} has no vps:root`);
+  const root = await rootOf(stack);
   let bad = false;
   for (const h of await hostsOf(stack)) {
     const r = await sshToStack(stack, doctorScript(layout(root)), h);

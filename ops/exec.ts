@@ -4,7 +4,7 @@
 // the one quoting function; CMD's exit status is this command's.
 import { layout } from "../infra/paths";
 import { quote } from "../infra/shell";
-import { hostsOf, openStack, parseFlags, runCli, sshToStackAttached, UsageError } from "./stacks";
+import { hostsOf, openStack, pickHost, rootOf, parseFlags, runCli, sshToStackAttached, UsageError } from "./stacks";
 
 /** The remote command. Pure. */
 export function execScript(root: string, argv: string[]): string {
@@ -20,12 +20,9 @@ async function main(): Promise<void> {
   const f = parseFlags(argv.slice(0, sep), { values: ["stack", "host"] });
   if (typeof f.stack !== "string") throw new UsageError("--stack is required");
   const stack = await openStack(f.stack);
-  const cfg = await stack.getAllConfig();
-  const root = cfg["vps:root"]?.value;
-  if (!root) throw new UsageError(`stack ${f.stack} has no vps:root`);
+  const root = await rootOf(stack);
   const hosts = await hostsOf(stack);
-  const host = typeof f.host === "string" ? hosts.find((h) => h.label === f.host || h.host === f.host) : hosts[0];
-  if (!host) throw new UsageError(`--host ${String(f.host)}: not a host of ${f.stack} (${hosts.map((h) => h.label).join(", ")})`);
+  const host = typeof f.host === "string" ? pickHost(hosts, f.host, f.stack) : hosts[0];
   process.exitCode = await sshToStackAttached(stack, execScript(root, argv.slice(sep + 1)), host);
 }
 

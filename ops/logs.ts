@@ -4,7 +4,7 @@
 // --follow streams until Ctrl-C (one host: the primary, or --host).
 import { layout } from "../infra/paths";
 import { quote } from "../infra/shell";
-import { hostsOf, openStack, parseFlags, runCli, sshToStackAttached, UsageError } from "./stacks";
+import { hostsOf, openStack, pickHost, rootOf, parseFlags, runCli, sshToStackAttached, UsageError } from "./stacks";
 
 /** The remote command: the last N lines of one log, then (follow) everything it gets. Pure. */
 export function logsScript(file: string, lines: number, follow: boolean): string {
@@ -19,15 +19,10 @@ async function main(): Promise<void> {
   if (!Number.isInteger(lines) || lines < 0) throw new UsageError(`--lines: expected a whole number, got ${JSON.stringify(f.lines)}`);
   if (f.err === true && f.release === true) throw new UsageError("--err and --release name different logs; pick one");
   const stack = await openStack(f.stack);
-  const root = (await stack.getAllConfig())["vps:root"]?.value;
-  if (!root) throw new UsageError(`stack ${f.stack} has no vps:root`);
-  const l = layout(root);
+  const l = layout(await rootOf(stack));
   const file = f.release === true ? l.releaseLog : f.err === true ? l.errLog : l.outLog;
   let hosts = await hostsOf(stack);
-  if (typeof f.host === "string") {
-    hosts = hosts.filter((h) => h.label === f.host || h.host === f.host);
-    if (hosts.length === 0) throw new UsageError(`--host ${f.host}: not a host of ${f.stack} (${(await hostsOf(stack)).map((h) => h.label).join(", ")})`);
-  }
+  if (typeof f.host === "string") hosts = [pickHost(hosts, f.host, f.stack)];
   if (f.follow === true) hosts = hosts.slice(0, 1);
   let rc = 0;
   for (const h of hosts) {

@@ -4,7 +4,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { layout } from "../infra/paths";
 import { parseRevisions } from "../infra/scripts/deploy-helper";
 import { quote } from "../infra/shell";
-import { hostsOf, openStack, outputsOf, parseFlags, runCli, sshToStack, StackHost, UsageError } from "./stacks";
+import { hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, StackHost, UsageError } from "./stacks";
 
 /** The ids kept on every host of the stack (a fleet activates only what each host has). */
 export async function keptEverywhere(stack: Stack): Promise<string[]> {
@@ -25,10 +25,7 @@ export interface KeptRelease {
 
 /** Lists releases/ on the VPS (complete ones: with REVISION), joined with revisions.log. */
 export async function keptReleases(stack: Stack, host?: StackHost): Promise<KeptRelease[]> {
-  const cfg = await stack.getAllConfig();
-  const root = cfg["vps:root"]?.value;
-  if (!root) throw new UsageError("the stack has no vps:root");
-  const l = layout(root);
+  const l = layout(await rootOf(stack));
   const r = await sshToStack(stack, `cd ${quote(l.releases)} 2>/dev/null || exit 0; ` +
     `for d in */REVISION; do [ -f "$d" ] && printf 'R %s %s\\n' "$(dirname "$d")" "$(stat -c %Y "$(dirname "$d")")"; done; ` +
     `printf 'L %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)")"; sed 's/^/H /' ${quote(l.revisionsLog)} 2>/dev/null || true`, host);
@@ -57,9 +54,7 @@ export async function keptReleases(stack: Stack, host?: StackHost): Promise<Kept
 
 /** The Prisma migrations (folder names) each of `ids` carries on the host, sorted. */
 export async function migrationsOf(stack: Stack, ids: string[], host?: StackHost): Promise<Record<string, string[]>> {
-  const root = (await stack.getAllConfig())["vps:root"]?.value;
-  if (!root) throw new UsageError("the stack has no vps:root");
-  const l = layout(root);
+  const l = layout(await rootOf(stack));
   const r = await sshToStack(stack, `cd ${quote(l.releases)} 2>/dev/null || exit 0; for id in ${ids.map(quote).join(" ")}; do ` +
     `[ -d "$id" ] && find "$id" -path "$id/node_modules" -prune -o -type f -path '*/migrations/*/migration.sql' -print; done; true`, host);
   const out: Record<string, string[]> = Object.fromEntries(ids.map((id) => [id, []]));

@@ -130,6 +130,20 @@ export async function hostsOf(stack: Stack): Promise<StackHost[]> {
   return [hosts[primary], ...hosts.filter((_, i) => i !== primary)].map(({ primary: _p, ...h }) => h);
 }
 
+/** The stack's deploy root (vps:root). */
+export async function rootOf(stack: Stack): Promise<string> {
+  const root = (await stack.getAllConfig())["vps:root"]?.value;
+  if (!root) throw new UsageError(`stack ${stack.name} has no vps:root (npm run pulumi -- config set -s ${stack.name} vps:root PATH)`);
+  return root;
+}
+
+/** The host `--host` names (its `host:port` or its address) among the stack's hosts. */
+export function pickHost(hosts: StackHost[], wanted: string, stackName: string): StackHost {
+  const host = hosts.find((h) => h.label === wanted || h.host === wanted);
+  if (!host) throw new UsageError(`--host ${wanted}: not a host of ${stackName} (${hosts.map((h) => h.label).join(", ")})`);
+  return host;
+}
+
 /** The stack's connection as files in a 0600 temp folder, for one ssh call; removed afterwards. */
 async function withConnection<T>(stack: Stack, host: StackHost | undefined, fn: (args: (script: string) => string[]) => Promise<T> | T): Promise<T> {
   const cfg = await stack.getAllConfig();

@@ -8,7 +8,7 @@ import { Layout, layout } from "../infra/paths";
 import { parseRevisions, Revision } from "../infra/scripts/deploy-helper";
 import { hostSlug } from "../infra/components/fleet";
 import { quote } from "../infra/shell";
-import { healthy, hostsOf, openStack, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+import { healthy, hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
 export interface Pm2Process {
   pid: number;
@@ -132,8 +132,7 @@ async function main(): Promise<void> {
   const stack = await openStack(f.stack);
   const out = await outputsOf(stack);
   const cfg = await stack.getAllConfig();
-  const root = cfg["vps:root"]?.value;
-  if (!root) throw new UsageError(`stack ${f.stack} has no vps:root`);
+  const root = await rootOf(stack);
   const app = cfg["app:name"]?.value ?? "blue-video-backend";
   const healthUrl = out.healthUrl || `http://127.0.0.1:${cfg["app:port"]?.value ?? "3000"}${cfg["app:healthPath"]?.value ?? "/health"}`;
   const recordedHosts = out.hosts ? (JSON.parse(out.hosts) as Record<string, { releaseId?: string }>) : undefined;

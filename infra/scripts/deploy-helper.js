@@ -11,7 +11,7 @@
 //   node deploy-helper.js ECOSYSTEM previous-of FILE ID                  the release that ID last replaced
 //   node deploy-helper.js ECOSYSTEM carry-env SRC DEST                    a dotenv file into the shared .env's format
 //   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
-//   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE < fields.json  the activation's message to app:notify
+//   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON   the activation's message to app:notify
 //   node deploy-helper.js ECOSYSTEM sqlite-restore FILE                  a sqlite-backup copy back as the database
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
@@ -294,7 +294,7 @@ module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevisio
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
-  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE | sqlite-restore FILE";
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON | sqlite-restore FILE";
 
 /** @returns {never} */
 function usage() {
@@ -463,9 +463,10 @@ if (require.main === module) {
       }
       break;
     case "notify": {
-      // notify URL_FILE LOG_FILE < fields.json: nothing when URL_FILE is absent or empty. The URL is never printed.
-      const [urlFile, logFile] = args;
-      if (!urlFile) usage();
+      // notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON: nothing when URL_FILE is
+      // absent or empty. The URL is never printed.
+      const [urlFile, logFile, stack, host, releaseId, previousReleaseId, source, result, steps] = args;
+      if (!urlFile || result === undefined) usage();
       let url = "";
       try {
         url = fs.readFileSync(urlFile, "utf8").trim();
@@ -479,7 +480,8 @@ if (require.main === module) {
       } catch {
         tail = "";
       }
-      sendNotification(url, notification(JSON.parse(fs.readFileSync(0, "utf8")), tail)).then((line) => console.log(line));
+      const fields = { stack, host, releaseId, previousReleaseId, source, result, steps: JSON.parse(steps || "[]") };
+      sendNotification(url, notification(fields, tail)).then((line) => console.log(line));
       break;
     }
     case "previous-of":

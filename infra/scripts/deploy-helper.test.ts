@@ -117,14 +117,14 @@ describe("deploy helper", () => {
       const urlFile = path.join(tmp, "url");
       writeFileSync(urlFile, `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook/secret-token\n`);
       writeFileSync(path.join(tmp, "log"), "line 1\nline 2\n");
-      const fields = JSON.stringify({ stack: "p/s", host: "", releaseId: "b", previousReleaseId: "a", source: "pulumi up", result: "failed:migrate", steps: [] });
+      // STACK HOST ID PREV SOURCE RESULT STEPS_JSON, as release.lib.sh notify passes them.
+      const fields = ["p/s", "", "b", "a", "pulumi up", "failed:migrate", "[]"];
       const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn("node", [helper, "/nonexistent", "notify", urlFile, path.join(tmp, "log")], { stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn("node", [helper, "/nonexistent", "notify", urlFile, path.join(tmp, "log"), ...fields], { stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         child.stdout.on("data", (d) => (out += d));
         child.stderr.on("data", (d) => (out += d));
         child.on("exit", (code) => resolve({ code, out }));
-        child.stdin.end(fields);
       });
       assert.equal(r.code, 0);
       assert.equal(r.out.trim(), "notify: sent (HTTP 200)");
@@ -133,11 +133,11 @@ describe("deploy helper", () => {
       assert.match(got[0], /"logTail":"line 1\\nline 2"/);
       // Unreachable: a warning, exit 0. No file: nothing at all.
       writeFileSync(urlFile, "http://127.0.0.1:9/nothing-listens\n");
-      const down = spawnSync("node", [helper, "/nonexistent", "notify", urlFile, ""], { input: fields, encoding: "utf8" });
+      const down = spawnSync("node", [helper, "/nonexistent", "notify", urlFile, "", ...fields], { encoding: "utf8" });
       assert.equal(down.status, 0);
       assert.match(down.stdout, /^warning: notify: could not reach the webhook .*; the deploy is not affected/);
       assert.ok(!down.stdout.includes("nothing-listens"));
-      const none = spawnSync("node", [helper, "/nonexistent", "notify", path.join(tmp, "absent"), ""], { input: fields, encoding: "utf8" });
+      const none = spawnSync("node", [helper, "/nonexistent", "notify", path.join(tmp, "absent"), "", ...fields], { encoding: "utf8" });
       assert.equal(none.status, 0);
       assert.equal(none.stdout, "");
     } finally {

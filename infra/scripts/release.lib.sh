@@ -488,9 +488,8 @@ notify() {
     reload) log="$PM2_LOG" ;;
   esac
   [ -s "$NOTIFY_URL" ] || return 0
-  printf '{"stack":"%s","host":"%s","releaseId":"%s","previousReleaseId":"%s","source":%s,"result":"%s","steps":[%s]}' \
-    "$STACK" "$HOST_LABEL" "$RELEASE_ID" "${RUN[prev]}" "$(node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$SOURCE")" "$result" "$steps" |
-    timeout 15 node "$HELPER" "$ECOSYSTEM" notify "$NOTIFY_URL" "$log" || echo "warning: notify: the message was not sent; the deploy is not affected" >&2
+  timeout 15 node "$HELPER" "$ECOSYSTEM" notify "$NOTIFY_URL" "$log" "$STACK" "$HOST_LABEL" "$RELEASE_ID" "${RUN[prev]}" "$SOURCE" "$result" "[$steps]" ||
+    echo "warning: notify: the message was not sent; the deploy is not affected" >&2
 }
 
 # result_line ID PREV DIR STEPS_JSON: the protocol's last line, `RESULT {json}` (infra/protocol.ts).
