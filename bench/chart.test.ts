@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { escapeXml, logLength, renderChart } from "./chart";
-import { results } from "./fixtures";
+import { results, sample } from "./fixtures";
 
 test("logLength: 0 draws nothing, the maximum the full width, small counts stay visible", () => {
   assert.equal(logLength(0, 5000, 250), 0);
@@ -25,4 +25,12 @@ test("renderChart: a bar per flow and scenario, labelled values, well-formed XML
   assert.match(svg, />crashing release \+ recovery</);
   const xmllint = spawnSync("xmllint", ["--noout", "-"], { input: svg, encoding: "utf8" });
   if (xmllint.error === undefined) assert.equal(xmllint.status, 0, xmllint.stderr);
+});
+
+test("renderChart: a whisker from the fastest to the slowest run when there are several", () => {
+  const r = results();
+  r.samples.small!.noop = { ours: [sample(4), sample(3), sample(6)] };
+  const svg = renderChart(r);
+  assert.equal((svg.match(/<path d="M/g) ?? []).length, 1);
+  assert.match(svg, /<title>ours: 3\.00–6\.00 s over 3 runs<\/title>/);
 });

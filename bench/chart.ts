@@ -35,7 +35,7 @@ export function renderChart(r: BenchResults): string {
   const sums = summaries(r);
   const flows = FLOWS.filter((f) => ARTIFACTS.some((a) => SCENARIOS.some((s) => sums[a]?.[s]?.[f])));
   const all = ARTIFACTS.flatMap((a) => SCENARIOS.flatMap((s) => flows.map((f) => sums[a]?.[s]?.[f]))).filter((x) => x !== undefined);
-  const maxWall = Math.max(1, ...all.map((x) => x.wall));
+  const maxWall = Math.max(1, ...all.map((x) => x.wallMax));
   const maxFailed = Math.max(1, ...all.map((x) => x.failed ?? 0));
   const body: string[] = [];
   let y = 20;
@@ -51,7 +51,7 @@ export function renderChart(r: BenchResults): string {
   }
   y += 20;
   const axisTop = y - 12;
-  text(WALL_X, y, "wall time, seconds (linear)", ' fill="#444"');
+  text(WALL_X, y, "wall time, seconds: median, whisker min–max", ' fill="#444"');
   text(FAIL_X, y, "failed requests under load (log scale)", ' fill="#444"');
   y += 16;
 
@@ -72,7 +72,17 @@ export function renderChart(r: BenchResults): string {
         const x = row[f]!;
         const w = (x.wall / maxWall) * WALL_W;
         body.push(`<rect x="${WALL_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[f]}"><title>${escapeXml(`${FLOW_LABELS[f]}: ${x.wall.toFixed(2)} s`)}</title></rect>`);
-        text(WALL_X + w + 4, y + BAR_H - 2, x.wall.toFixed(1), ' font-size="10"');
+        let labelX = WALL_X + w + 4;
+        if (x.n > 1 && x.wallMax > x.wallMin) {
+          // The spread: a whisker from the fastest to the slowest run, across the median's bar.
+          const x0 = WALL_X + (x.wallMin / maxWall) * WALL_W;
+          const x1 = WALL_X + (x.wallMax / maxWall) * WALL_W;
+          const mid = y + BAR_H / 2;
+          body.push(`<path d="M${x0.toFixed(1)} ${mid}H${x1.toFixed(1)}M${x0.toFixed(1)} ${y + 2}V${y + BAR_H - 2}M${x1.toFixed(1)} ${y + 2}V${y + BAR_H - 2}" stroke="#111" stroke-width="1" fill="none">` +
+            `<title>${escapeXml(`${FLOW_LABELS[f]}: ${x.wallMin.toFixed(2)}–${x.wallMax.toFixed(2)} s over ${x.n} runs`)}</title></path>`);
+          labelX = Math.max(labelX, x1 + 4);
+        }
+        text(labelX, y + BAR_H - 2, x.wall.toFixed(1), ' font-size="10"');
         if (x.failed === null) {
           text(FAIL_X, y + BAR_H - 2, "no load (nothing served yet)", ' font-size="10" fill="#888"');
         } else {

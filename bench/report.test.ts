@@ -52,3 +52,20 @@ test("renderReport names the sequences that failed", () => {
   r.failures.push("run 1, small, cap: cap bench deploy failed (exit 1):\nlots of output");
   assert.match(renderReport(r), /Sequences that failed \(their other figures are above\): run 1, small, cap: cap bench deploy failed \(exit 1\):\.$/);
 });
+
+test("renderReport: with several runs each wall cell shows the median and the spread", () => {
+  const r = results();
+  r.samples.small!.noop = { ours: [sample(4.2), sample(3.9), sample(4.6)], seed: [sample(1)] };
+  const md = renderReport(r);
+  assert.match(md, /\| scenario \| wall s, median \(min–max\) \|/);
+  assert.match(md, /\| no-op `up` \(same artifact again\) \| 4\.20 \(3\.90–4\.60\) \/ 1\.00 \/ – \| 4\.20× \|/);
+});
+
+test("renderReport: the engine floor, an empty program's no-op up, against ours", () => {
+  const r = results();
+  r.samples.small!.noop = { ours: [sample(2.4)] };
+  r.floors.emptyProgram = [2.1, 2.0, 2.2];
+  assert.match(renderReport(r), /an empty Pulumi program's `up` with nothing to do 2\.10 s \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, 1\.14×, goal at most 1\.2×\)/);
+  r.floors.emptyProgram = [];
+  assert.match(renderReport(r), /nothing to do – \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, –, goal/);
+});

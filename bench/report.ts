@@ -41,7 +41,12 @@ export interface BenchResults {
   runs: number;
   artifacts: Partial<Record<ArtifactKind, ArtifactInfo>>;
   samples: Partial<Record<ArtifactKind, Partial<Record<ScenarioKey, Partial<Record<FlowName, Sample[]>>>>>>;
-  floors: { sshRoundTrip: number[]; pm2Reload: number[] };
+  /**
+   * sshRoundTrip: `ssh true` on a new connection; pm2Reload: one reload over SSH; emptyProgram: the
+   * no-op `up` of an empty TypeScript Pulumi program with the same CLI, language host and backend
+   * (the engine's own floor, which ours is measured against).
+   */
+  floors: { sshRoundTrip: number[]; pm2Reload: number[]; emptyProgram?: number[] };
   /** Sequences that stopped on an error: which run, artifact and flow, and the error. */
   failures: string[];
 }
@@ -55,7 +60,12 @@ export interface ArtifactInfo {
 }
 
 export interface Summary {
+  /** Median wall seconds, and the fastest and slowest of the samples. */
   wall: number;
+  wallMin: number;
+  wallMax: number;
+  /** How many samples. */
+  n: number;
   vps: number;
   /** The steps of the sample with the median wall time. */
   steps: Record<string, number>;
@@ -79,8 +89,12 @@ function medianOrNull(xs: (number | null)[]): number | null {
 export function summarize(samples: Sample[]): Summary {
   const wall = median(samples.map((s) => s.wall));
   const mid = samples.find((s) => s.wall === wall) ?? samples[0];
+  const walls = samples.map((s) => s.wall);
   return {
     wall: round2(wall),
+    wallMin: round2(Math.min(...walls)),
+    wallMax: round2(Math.max(...walls)),
+    n: samples.length,
     vps: round2(median(samples.map((s) => sumSteps(s.steps)))),
     steps: mid.steps,
     uploaded: median(samples.map((s) => s.uploaded)),
@@ -102,6 +116,11 @@ export function formatBytes(n: number): string {
 }
 
 const fmt = (n: number) => n.toFixed(2);
+
+/** A wall time cell: the median, and with more than one sample its spread: `9.50 (9.10–9.90)`. */
+export function wallCell(x: Summary): string {
+  return x.n > 1 ? `${fmt(x.wall)} (${fmt(x.wallMin)}–${fmt(x.wallMax)})` : fmt(x.wall);
+}
 const triple = (xs: string[]) => xs.join(" / ");
 
 /** The top steps of a summary, slowest first: `install 13.33, migrate 1.92`. */
@@ -149,13 +168,13 @@ export function renderReport(r: BenchResults): string {
       `**${info.label}**: artifact ${formatBytes(info.bytes)}` +
         (info.nodeModulesBytes === null ? "." : `, of which production node_modules ${formatBytes(info.nodeModulesBytes)} unpacked.`),
       "",
-      `| scenario | wall s | ${baselines.map((b) => `ours ÷ ${FLOW_LABELS[b]}`).join(" | ")} | VPS s | uploaded | failed requests | downtime s |`,
+      `| scenario | wall s, median${r.runs > 1 ? " (min–max)" : ""} | ${baselines.map((b) => `ours ÷ ${FLOW_LABELS[b]}`).join(" | ")} | VPS s | uploaded | failed requests | downtime s |`,
       `| --- | ---: | ${baselines.map(() => "---:").join(" | ")} | ---: | ---: | ---: | ---: |`,
     );
     for (const s of SCENARIOS) {
       const row = rows[s];
       if (!row) continue;
-      lines.push(`| ${SCENARIO_LABELS[s]} | ${triple(flows.map((f) => cell(row[f], (x) => fmt(x.wall))))} | ` +
+      lines.push(`| ${SCENARIO_LABELS[s]} | ${triple(flows.map((f) => cell(row[f], wallCell)))} | ` +
         `${baselines.map((b) => ratio(row.ours?.wall, row[b]?.wall)).join(" | ")} | ` +
         `${triple(flows.map((f) => cell(row[f], (x) => fmt(x.vps))))} | ` +
         `${triple(flows.map((f) => cell(row[f], (x) => formatBytes(x.uploaded))))} | ` +
@@ -170,9 +189,11 @@ export function renderReport(r: BenchResults): string {
       lines.push(`| ${SCENARIO_LABELS[s]} | ${flows.map((f) => cell(row[f], (x) => slowestSteps(x.steps))).join(" | ")} |`);
     }
   }
-  const engine = ARTIFACTS.map((a) => sums[a]?.noop?.ours?.wall).find((x) => x !== undefined);
-  lines.push("", `Floors (median): the Pulumi engine's \`up\` with nothing to do ${engine === undefined ? "–" : `${fmt(engine)} s`} ` +
-    `(ours, no-op row); one SSH round trip (a new connection, \`ssh true\`) ${r.floors.sshRoundTrip.length ? `${fmt(median(r.floors.sshRoundTrip))} s` : "–"}; ` +
+  const noop = ARTIFACTS.map((a) => sums[a]?.noop?.ours?.wall).find((x) => x !== undefined);
+  const empty = r.floors.emptyProgram?.length ? median(r.floors.emptyProgram) : undefined;
+  lines.push("", `Floors (median): an empty Pulumi program's \`up\` with nothing to do ${empty === undefined ? "–" : `${fmt(empty)} s`} ` +
+    `(the same CLI, language host and backend; ours, the no-op row: ${noop === undefined ? "–" : `${fmt(noop)} s`}, ${ratio(noop, empty)}, goal at most 1.2×); ` +
+    `one SSH round trip (a new connection, \`ssh true\`) ${r.floors.sshRoundTrip.length ? `${fmt(median(r.floors.sshRoundTrip))} s` : "–"}; ` +
     `one \`pm2 reload\` of the app (2 cluster workers, each started and drained in turn, over SSH) ` +
     `${r.floors.pm2Reload.length ? `${fmt(median(r.floors.pm2Reload))} s` : "–"}.`);
   if (r.failures.length > 0) lines.push("", `Sequences that failed (their other figures are above): ${r.failures.map((x) => x.split("\n")[0]).join("; ")}.`);

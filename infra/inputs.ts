@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { existsSync, statSync } from "node:fs";
 import { assertSafeArchiveFile, migrationNames, releaseIdOf, sha256File } from "./artifact";
 import { AppConfig, VpsConfig } from "./config";
+import { recalled, remember } from "./inspectionCache";
 
 /** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
 export function connectionFor(vps: VpsConfig) {
@@ -39,6 +40,9 @@ export function checkArtifact(file: string): CheckedArtifact {
     throw new pulumi.RunError(`app:artifact: ${file} does not exist (npm run package, which builds the backend folder of package.json vpsRelease.backend, ` +
       "then pulumi config set app:artifact PATH)");
   }
+  const sha256 = sha256File(file);
+  const known = recalled(sha256);
+  if (known) return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: known.migrations };
   let entries;
   try {
     // In chunks: memory stays flat however big the archive is, or unpacks to.
@@ -46,8 +50,12 @@ export function checkArtifact(file: string): CheckedArtifact {
   } catch (e) {
     throw new pulumi.RunError(`app:artifact: ${file} is refused: ${(e as Error).message}`);
   }
-  const sha256 = sha256File(file);
-  return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: migrationNames(entries) };
+  if (sha256File(file) !== sha256) {
+    throw new pulumi.RunError(`app:artifact: ${file} changed while it was read (is npm run package still writing it?); run pulumi again once it is done`);
+  }
+  const migrations = migrationNames(entries);
+  remember(sha256, { migrations });
+  return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations };
 }
 
 /** What this update takes live: a new artifact (uploaded, then deployed) or a release already on the VPS. */

@@ -10,7 +10,8 @@
 // flow, one sequence on a fresh app: first deploy (A) · no-op (A again) · new release with the same
 // dependencies (B) · new release with changed dependencies (C) · rollback to the previous release
 // (B) · a release that crashes at start (X), until the app serves again. Everything but the first
-// deploy runs under a steady load (test/support/load-client.ts) and a downtime probe.
+// deploy runs under a steady load (test/support/load-client.ts) and a downtime probe. Each run
+// also times an empty Pulumi program's no-op `up` (bench/engineFloor.ts): the engine's own floor.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
@@ -18,6 +19,7 @@ import * as path from "node:path";
 import { ArtifactSet, buildArtifacts, copyBackend } from "../bench/artifacts";
 import { CapistranoFlow, ensureCapistrano } from "../bench/capistrano";
 import { renderChart } from "../bench/chart";
+import { EngineFloor } from "../bench/engineFloor";
 import { fleetBench, renderFleetTable } from "../bench/fleet";
 import { Flow, healthUrl, OursFlow, Outcome, SeedFlow } from "../bench/flows";
 import { underLoad } from "../bench/load";
@@ -126,8 +128,10 @@ async function main(): Promise<void> {
   const vps = localVps();
   const work = mkdtempSync(path.join(tmpdir(), "bench-"));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const results: BenchResults = { date: new Date().toISOString().slice(0, 10), machine: machine(), runs, artifacts: {}, samples: {}, floors: { sshRoundTrip: [], pm2Reload: [] }, failures: [] };
+  const results: BenchResults = { date: new Date().toISOString().slice(0, 10), machine: machine(), runs, artifacts: {}, samples: {}, floors: { sshRoundTrip: [], pm2Reload: [], emptyProgram: [] }, failures: [] };
+  let floor: EngineFloor | undefined;
   try {
+    if (flows.includes("ours")) floor = new EngineFloor();
     const appDir = copyBackend();
     const sets = {} as Record<ArtifactKind, ArtifactSet>;
     for (const kind of kinds) {
@@ -135,6 +139,11 @@ async function main(): Promise<void> {
       results.artifacts[kind] = sets[kind].info;
     }
     for (let run = 1; run <= runs; run++) {
+      if (floor) {
+        const s = floor.measure();
+        results.floors.emptyProgram!.push(s);
+        log(`run ${run}/${runs}: an empty Pulumi program's no-op up ${s.toFixed(2)} s`);
+      }
       for (const kind of kinds) {
         for (const name of flows) {
           log(`run ${run}/${runs}, ${kind} artifact, ${name}`);
@@ -156,6 +165,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    floor?.remove();
     rmSync(work, { recursive: true, force: true });
     try {
       execFileSync("rm", ["-rf", path.join(tmpdir(), "vps-release-bench")]);

@@ -177,7 +177,7 @@ function pollHealth(o) {
   const deadline = started + o.seconds * 1000;
   const waited = () => ((Date.now() - started) / 1000).toFixed(1) + "s";
   let last = "no answer yet";
-  /** @type {{ line: string, until: number } | undefined} set once healthy, while settling */
+  /** @type {{ line: string, until: number, graced?: boolean } | undefined} set once healthy, while settling */
   let settling;
   const alive = () => (o.pid ? processAlive(o.pid) : true);
   return new Promise((resolve) => {
@@ -186,7 +186,15 @@ function pollHealth(o) {
     const retry = () => {
       if (settling) {
         if (!alive()) return fail(`the process exited ${settledFor()} after it answered healthy, within the ${o.settle}s settle window (app:healthSettle)`);
-        if (last !== "healthy") return fail(`unhealthy ${settledFor()} after it answered healthy, within the ${o.settle}s settle window (app:healthSettle)`);
+        if (last !== "healthy") {
+          // A process on its way out resets connections before it is gone: look again shortly, so
+          // that a release that dies is reported as the exit it is, not as a failed request.
+          if (!settling.graced) {
+            settling.graced = true;
+            return setTimeout(retry, 500);
+          }
+          return fail(`unhealthy ${settledFor()} after it answered healthy, within the ${o.settle}s settle window (app:healthSettle)`);
+        }
         if (Date.now() >= settling.until) return resolve({ ok: true, line: `${settling.line}\nsettled: healthy and alive for ${o.settle}s` });
         return setTimeout(attempt, 250);
       }

@@ -73,6 +73,28 @@ describe("deploy helper", () => {
     }
   });
 
+
+  it("a process that resets connections on its way out, within the settle window, is reported as exited", async () => {
+    // Answers healthy once, then resets every connection and exits 300 ms later: the poll sees a
+    // reset before the exit, as with a release that calls process.exit while serving.
+    const app = [
+      "let n = 0;",
+      "const srv = require('http').createServer((q, s) => {",
+      "  if (n++ === 0) { s.end('{\"release\":\"abc\"}'); setTimeout(() => process.exit(1), 300); return; }",
+      "  q.socket.destroy();",
+      "});",
+      "srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));",
+    ].join("\n");
+    const child = spawn(process.execPath, ["-e", app], { stdio: ["ignore", "pipe", "ignore"] });
+    const port = await new Promise<number>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+    try {
+      const r = await pollHealth({ url: `http://127.0.0.1:${port}/health`, want: "abc", seconds: 5, settle: 3, pid: child.pid });
+      assert.equal(r.ok, false);
+      assert.match(r.line, /the process exited \d+\.\ds after it answered healthy, within the 3s settle window \(app:healthSettle\)/);
+    } finally {
+      child.kill();
+    }
+  });
   it("reads revisions.log in both formats, and finds what a release replaced", () => {
     const text = [
       "2026-11-01T10:00:00Z\taaaaaaaaaaaa\t-\tok\tpulumi up",

@@ -219,8 +219,32 @@ same_dependencies() {
     [ "$(cat "$dir"/prisma/*.prisma 2>/dev/null | sha256sum)" = "$(cat "$prev"/prisma/*.prisma 2>/dev/null | sha256sum)" ]
 }
 
-# stage_install DIR PREV_DIR: production dependencies: the artifact's own, the previous release's
-# (hard links) when they are the same, or npm ci --omit=dev.
+# NPM_FLAGS: every install on the VPS. --ignore-scripts: no install script may download anything on
+# the VPS; the artifact carries its generated Prisma client (npm run package generates it before
+# the build).
+NPM_FLAGS=(--omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+# reconcile_install DIR PREV_DIR: DIR's dependencies from PREV_DIR's node_modules: hard links of
+# every file, then npm install reconciles them with DIR's lockfile, fetching only the packages that
+# changed. npm replaces a package it changes (a new folder, the old one removed) and never writes
+# into an installed file, so PREV_DIR's files stay as they were; the one file it rewrites in place,
+# its record of the tree (node_modules/.package-lock.json), is a copy here. npm ci --dry-run first
+# refuses a lockfile out of step with package.json, as npm ci would, and changes nothing. Fails
+# (leaving no node_modules) when any of it fails; the caller then installs from scratch.
+reconcile_install() {
+  local dir="$1" prev="$2"
+  (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 || return 1
+  cp -al "$prev/node_modules" "$dir/node_modules" || { rm -rf "$dir/node_modules"; return 1; }
+  if [ -e "$dir/node_modules/.package-lock.json" ]; then
+    cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json" ||
+      { rm -rf "$dir/node_modules"; return 1; }
+  fi
+  (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}") || { rm -rf "$dir/node_modules"; return 1; }
+}
+
+# stage_install DIR PREV_DIR: production dependencies: the artifact's own; the previous release's
+# (hard links) when they are the same; the previous release's reconciled with the new lockfile;
+# else npm ci --omit=dev.
 stage_install() {
   local dir="$1" prev="$2"
   if [ -d "$dir/node_modules" ]; then
@@ -229,10 +253,10 @@ stage_install() {
     # Hard links: instant, and safe, because a later install replaces files instead of writing into them.
     cp -al "$prev/node_modules" "$dir/node_modules"
     echo "install: same lockfile and schema as $(basename "$prev"), reused its node_modules"
+  elif [ -n "$prev" ] && [ -d "$prev/node_modules" ] && [ -f "$dir/package-lock.json" ] && reconcile_install "$dir" "$prev"; then
+    echo "install: $(basename "$prev")'s node_modules, reconciled with the new lockfile (npm install --no-save)"
   else
-    # --ignore-scripts: no install script may download anything on the VPS. The artifact carries
-    # its generated Prisma client (npm run package generates it before the build).
-    (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error) || fail "npm ci --omit=dev failed"
+    (cd "$dir" && npm ci "${NPM_FLAGS[@]}") || fail "npm ci --omit=dev failed"
     echo "install: npm ci --omit=dev"
   fi
 }
