@@ -396,6 +396,23 @@ preflight_check() {
   fi
 }
 
+# served_key: what a release's settle window depends on besides the release itself: the live
+# environment and the PM2 ecosystem, as one sha256.
+served_key() { { cat "$SHARED_ENV" "$ECOSYSTEM" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1; }
+
+# settle_for NEW_DIR SETTLE: the settle window of this preflight. None for a release that went
+# live before, and answered healthy live, with the same .env and ecosystem (NEW_DIR/.served holds
+# served_key of that time: a rollback's target stayed up then, under load); else SETTLE. The
+# preflight's health check itself always runs.
+settle_for() {
+  if [ "$2" != 0 ] && [ -f "$1/.served" ] && [ "$(cat "$1/.served")" = "$(served_key)" ]; then
+    echo "preflight: $(basename "$1") went live before with this .env and ecosystem: no settle window this time (app:healthSettle)" >&2
+    echo 0
+  else
+    echo "$2"
+  fi
+}
+
 # ready_mode NEW_DIR: says how PM2 will count the release's workers up. PM2 waits for each new
 # worker's 'ready' on a reload (wait_ready, which PM2 keeps from an app's first start): an app that
 # sent 'ready' in preflight sends it itself; for one that never did, the ready shim

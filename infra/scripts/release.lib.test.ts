@@ -376,6 +376,17 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
         assert.match(calls(), /pm2 startOrReload .* --only app --update-env/);
         const last = readFileSync(l.revisionsLog, "utf8").trim().split("\n").pop() as string;
         assert.deepEqual({ ...JSON.parse(last), time: "t" }, { time: "t", releaseId: "liveaaaaaaaa", previousReleaseId: "", result: "ok", source: "pulumi up" });
+        // It went live and answered healthy there: a later rollback to it needs no settle window.
+        assert.ok(existsSync(path.join(l.releases, "liveaaaaaaaa", ".served")));
+        const settle = phase(`settle_for ${quote(path.join(l.releases, "liveaaaaaaaa"))} 5`);
+        assert.equal(settle.stdout.trim(), "0");
+        assert.match(settle.stderr, /preflight: liveaaaaaaaa went live before with this \.env and ecosystem: no settle window this time/);
+        // Another .env: the window again.
+        const envBefore = existsSync(l.sharedEnv) ? readFileSync(l.sharedEnv) : undefined;
+        writeFileSync(l.sharedEnv, "CHANGED=1\n");
+        assert.equal(phase(`settle_for ${quote(path.join(l.releases, "liveaaaaaaaa"))} 5`).stdout.trim(), "5");
+        if (envBefore === undefined) rmSync(l.sharedEnv);
+        else writeFileSync(l.sharedEnv, envBefore);
       } finally {
         live.close();
       }
@@ -396,6 +407,8 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
         const last = JSON.parse(readFileSync(l.revisionsLog, "utf8").trim().split("\n").pop() as string);
         assert.equal(last.result, "failed:health");
         assert.equal(last.previousReleaseId, "liveaaaaaaaa");
+        assert.ok(!existsSync(path.join(l.releases, "nextbbbbbbbb", ".served")), "a reverted release counts as served");
+        assert.equal(phase(`settle_for ${quote(path.join(l.releases, "nextbbbbbbbb"))} 5`).stdout.trim(), "5");
       } finally {
         live.close();
       }

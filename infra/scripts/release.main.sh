@@ -112,7 +112,7 @@ if has_phase preflight; then
   rm -f "$NEW_DIR/.preflight-ok"
   spare="$(node "$HELPER" "$ECOSYSTEM" free-port)"
   RUN[preflight]="$(preflight_start "$NEW_DIR" "$APP_SCRIPT" "$spare" "$PREFLIGHT_LOG")"
-  preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$HEALTH_SETTLE" "$PREFLIGHT_LOG"
+  preflight_check "${RUN[preflight]}" "$spare" "$RELEASE_ID" "$HEALTH_TIMEOUT" "$(settle_for "$NEW_DIR" "$HEALTH_SETTLE")" "$PREFLIGHT_LOG"
   ready_mode "$NEW_DIR"
   preflight_stop "${RUN[preflight]}"
   RUN[preflight]=""
@@ -132,6 +132,7 @@ if has_phase publish; then
   step health
   live_health "$APP_PORT" "$RELEASE_ID" "$HEALTH_TIMEOUT"
   RUN[switched]=0
+  served_key >"$NEW_DIR/.served"
 
   step save
   save "${RUN[daemon]}"
