@@ -15,7 +15,10 @@ export class EngineFloor {
   constructor() {
     writeFileSync(path.join(this.dir, "Pulumi.yaml"), PROJECT);
     writeFileSync(path.join(this.dir, "index.ts"), "export {};\n");
-    writeFileSync(path.join(this.dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "ES2022", module: "commonjs", types: ["node"] } }));
+    // The compiler options of `pulumi new typescript`'s, as this project's tsconfig.json has them.
+    const compilerOptions = { strict: true, target: "ES2022", module: "commonjs", moduleResolution: "node", types: ["node"], esModuleInterop: true, skipLibCheck: true };
+    writeFileSync(path.join(this.dir, "tsconfig.json"), JSON.stringify({ compilerOptions }));
+    writeFileSync(path.join(this.dir, "package.json"), JSON.stringify({ name: "engine-floor", private: true }));
     symlinkSync(path.join(projectRoot, "node_modules"), path.join(this.dir, "node_modules"));
     this.stack = new TestStack(this.dir, "e2e-floor");
     this.up(); // the first up creates the stack resource; the measured ones have nothing to do
