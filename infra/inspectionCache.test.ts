@@ -7,7 +7,8 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { packDirectory, sha256File } from "./artifact";
-import { cacheDir, recalled, remember } from "./inspectionCache";
+import { cacheRoot } from "./cache";
+import { recalled, remember } from "./inspectionCache";
 import { checkArtifact } from "./inputs";
 
 describe("inspection cache", () => {
@@ -28,10 +29,10 @@ describe("inspection cache", () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("cacheDir: VPS_RELEASE_CACHE, else XDG_CACHE_HOME, else ~/.cache", () => {
-    assert.equal(cacheDir({ VPS_RELEASE_CACHE: "/c" }), "/c");
-    assert.equal(cacheDir({ XDG_CACHE_HOME: "/x" }), "/x/vps-release");
-    assert.match(cacheDir({}), /\/\.cache\/vps-release$/);
+  it("cacheRoot: VPS_RELEASE_CACHE, else XDG_CACHE_HOME, else ~/.cache", () => {
+    assert.equal(cacheRoot({ VPS_RELEASE_CACHE: "/c" }), "/c");
+    assert.equal(cacheRoot({ XDG_CACHE_HOME: "/x" }), "/x/vps-release");
+    assert.match(cacheRoot({}), /\/\.cache\/vps-release$/);
   });
 
   it("remembers what a good artifact's inspection found, and answers from it the next time", () => {
@@ -42,9 +43,9 @@ describe("inspection cache", () => {
     // Proof that the second run reads the cache, not the archive: it returns what the entry says.
     remember(sha, { migrations: ["from-the-cache"] });
     assert.deepEqual(checkArtifact(good).migrations, ["from-the-cache"]);
-    const [entry] = fs.readdirSync(path.join(cacheDir(), "inspected"));
-    assert.equal(fs.statSync(path.join(cacheDir(), "inspected", entry)).mode & 0o777, 0o600);
-    fs.writeFileSync(path.join(cacheDir(), "inspected", entry), "{not json");
+    const [entry] = fs.readdirSync(path.join(cacheRoot(), "inspected"));
+    assert.equal(fs.statSync(path.join(cacheRoot(), "inspected", entry)).mode & 0o777, 0o600);
+    fs.writeFileSync(path.join(cacheRoot(), "inspected", entry), "{not json");
     assert.equal(recalled(sha), undefined);
     assert.deepEqual(checkArtifact(good).migrations, ["20250601120000_init"]);
   });

@@ -5,9 +5,9 @@
 // is kept here; the VPS checks every entry again before it extracts anything.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { ARCHIVE_RULES, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES } from "./artifact";
+import { cacheRoot } from "./cache";
 
 const RULES_KEY = createHash("sha256").update(JSON.stringify([ARCHIVE_RULES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, 1])).digest("hex").slice(0, 12);
 
@@ -16,16 +16,10 @@ export interface Inspection {
   migrations: string[];
 }
 
-/** `$VPS_RELEASE_CACHE`, else `$XDG_CACHE_HOME/vps-release`, else `~/.cache/vps-release`. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.VPS_RELEASE_CACHE) return env.VPS_RELEASE_CACHE;
-  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "vps-release");
-}
-
 const fileFor = (sha256: string, dir: string) => path.join(dir, "inspected", `${RULES_KEY}-${sha256}.json`);
 
 /** The inspection of the artifact with this sha256 that passed, if one is remembered. */
-export function recalled(sha256: string, dir = cacheDir()): Inspection | undefined {
+export function recalled(sha256: string, dir = cacheRoot()): Inspection | undefined {
   try {
     const x = JSON.parse(fs.readFileSync(fileFor(sha256, dir), "utf8")) as Inspection;
     return Array.isArray(x.migrations) && x.migrations.every((m) => typeof m === "string") ? { migrations: x.migrations } : undefined;
@@ -35,7 +29,7 @@ export function recalled(sha256: string, dir = cacheDir()): Inspection | undefin
 }
 
 /** Remembers an inspection that passed; never fails. */
-export function remember(sha256: string, x: Inspection, dir = cacheDir()): void {
+export function remember(sha256: string, x: Inspection, dir = cacheRoot()): void {
   const file = fileFor(sha256, dir);
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
