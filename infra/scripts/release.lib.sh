@@ -239,7 +239,11 @@ reconcile_install() {
     cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json" ||
       { rm -rf "$dir/node_modules"; return 1; }
   fi
-  (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}") || { rm -rf "$dir/node_modules"; return 1; }
+  (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}") || {
+    rm -rf "$dir/node_modules"
+    echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
+    return 1
+  }
 }
 
 # stage_install DIR PREV_DIR: production dependencies: the artifact's own; the previous release's
