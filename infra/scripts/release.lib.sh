@@ -232,7 +232,10 @@ NPM_FLAGS=(--omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 # refuses a lockfile out of step with package.json, as npm ci would, and changes nothing. Fails
 # (leaving no node_modules) when any of it fails; the caller then installs from scratch.
 reconcile_install() {
-  local dir="$1" prev="$2"
+  local dir="$1" prev="$2" npm_major
+  # npm 6 and older write fields into installed packages' package.json: never over hard links.
+  npm_major="$(npm --version 2>/dev/null | cut -d. -f1)"
+  [ "${npm_major:-0}" -ge 7 ] 2>/dev/null || return 1
   (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 || return 1
   cp -al "$prev/node_modules" "$dir/node_modules" || { rm -rf "$dir/node_modules"; return 1; }
   if [ -e "$dir/node_modules/.package-lock.json" ]; then
