@@ -21,19 +21,15 @@ export class EngineFloor {
     writeFileSync(path.join(this.dir, "package.json"), JSON.stringify({ name: "engine-floor", private: true }));
     symlinkSync(path.join(projectRoot, "node_modules"), path.join(this.dir, "node_modules"));
     this.stack = new TestStack(this.dir, "e2e-floor");
-    this.up(); // the first up creates the stack resource; the measured ones have nothing to do
-  }
-
-  private up(): number {
-    const t0 = process.hrtime.bigint();
-    const r = this.stack.up();
-    if (r.status !== 0) throw new Error(`engine floor: pulumi up of an empty program failed:\n${r.stdout}\n${r.stderr}`);
-    return Number(process.hrtime.bigint() - t0) / 1e9;
+    this.measure(); // the first up creates the stack resource; the measured ones have nothing to do
   }
 
   /** Seconds of one no-op `up`. */
   measure(): number {
-    return this.up();
+    const t0 = process.hrtime.bigint();
+    const r = this.stack.up();
+    if (r.status !== 0) throw new Error(`engine floor: pulumi up of an empty program failed:\n${r.stdout}\n${r.stderr}`);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
   }
 
   remove(): void {

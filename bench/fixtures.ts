@@ -15,7 +15,7 @@ export function results(): BenchResults {
         crash: { ours: [sample(5)], seed: [sample(60, { failed: 5000, downtime: 42.5 })], cap: [sample(30, { failed: 800, downtime: 12 })] },
       },
     },
-    floors: { sshRoundTrip: [0.3, 0.2, 0.4], pm2Reload: [3.5] },
+    floors: { sshRoundTrip: [0.3, 0.2, 0.4], pm2Reload: [3.5], emptyProgram: [] },
     failures: [],
   };
 }

@@ -46,7 +46,7 @@ export interface BenchResults {
    * no-op `up` of an empty TypeScript Pulumi program with the same CLI, language host and backend
    * (the engine's own floor, which ours is measured against).
    */
-  floors: { sshRoundTrip: number[]; pm2Reload: number[]; emptyProgram?: number[] };
+  floors: { sshRoundTrip: number[]; pm2Reload: number[]; emptyProgram: number[] };
   /** Sequences that stopped on an error: which run, artifact and flow, and the error. */
   failures: string[];
 }
@@ -87,9 +87,9 @@ function medianOrNull(xs: (number | null)[]): number | null {
 }
 
 export function summarize(samples: Sample[]): Summary {
-  const wall = median(samples.map((s) => s.wall));
-  const mid = samples.find((s) => s.wall === wall) ?? samples[0];
   const walls = samples.map((s) => s.wall);
+  const wall = median(walls);
+  const mid = samples.find((s) => s.wall === wall) ?? samples[0];
   return {
     wall: round2(wall),
     wallMin: round2(Math.min(...walls)),
@@ -190,7 +190,7 @@ export function renderReport(r: BenchResults): string {
     }
   }
   const noop = ARTIFACTS.map((a) => sums[a]?.noop?.ours?.wall).find((x) => x !== undefined);
-  const empty = r.floors.emptyProgram?.length ? median(r.floors.emptyProgram) : undefined;
+  const empty = r.floors.emptyProgram.length ? median(r.floors.emptyProgram) : undefined;
   lines.push("", `Floors (median): an empty Pulumi program's \`up\` with nothing to do ${empty === undefined ? "–" : `${fmt(empty)} s`} ` +
     `(the same CLI, language host and backend; ours, the no-op row: ${noop === undefined ? "–" : `${fmt(noop)} s`}, ${ratio(noop, empty)}, goal at most 1.2×); ` +
     `one SSH round trip (a new connection, \`ssh true\`) ${r.floors.sshRoundTrip.length ? `${fmt(median(r.floors.sshRoundTrip))} s` : "–"}; ` +

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= runs; run++) {
       if (floor) {
         const s = floor.measure();
-        results.floors.emptyProgram!.push(s);
+        results.floors.emptyProgram.push(s);
         log(`run ${run}/${runs}: an empty Pulumi program's no-op up ${s.toFixed(2)} s`);
       }
       for (const kind of kinds) {

@@ -237,16 +237,15 @@ reconcile_install() {
   npm_major="$(npm --version 2>/dev/null | cut -d. -f1)"
   [ "${npm_major:-0}" -ge 7 ] 2>/dev/null || return 1
   (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 || return 1
-  cp -al "$prev/node_modules" "$dir/node_modules" || { rm -rf "$dir/node_modules"; return 1; }
-  if [ -e "$dir/node_modules/.package-lock.json" ]; then
-    cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json" ||
-      { rm -rf "$dir/node_modules"; return 1; }
+  if cp -al "$prev/node_modules" "$dir/node_modules" &&
+    { [ ! -e "$dir/node_modules/.package-lock.json" ] ||
+      cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json"; } &&
+    (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}"); then
+    return 0
   fi
-  (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}") || {
-    rm -rf "$dir/node_modules"
-    echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
-    return 1
-  }
+  rm -rf "$dir/node_modules"
+  echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
+  return 1
 }
 
 # stage_install DIR PREV_DIR: production dependencies: the artifact's own; the previous release's
