@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { layout } from "../paths";
-import { DEPLOY_HELPER, EcosystemInput, READY_SHIM, renderEcosystem } from "../scripts/ecosystem";
+import { DEPLOY_HELPER, EcosystemInput, renderEcosystem, WORKER_PRELOAD } from "../scripts/ecosystem";
 import { appRegistrationScripts, writeFileScript } from "../scripts/hostFiles";
 
 export interface Pm2EcosystemArgs {
@@ -16,7 +16,7 @@ export interface Pm2EcosystemArgs {
 
 /**
  * shared/ecosystem.config.js, the deploy helper it loads (shared/bin/deploy-helper.js) and the
- * ready shim its workers preload (shared/bin/ready-shim.js), each written when its content changes
+ * preload of its workers (shared/bin/ready-shim.js: the ready shim and the graceful stop), each written when its content changes
  * (on stdin). The release command is keyed on `contentHash`, so
  * a change of the ecosystem re-activates the live release (startOrReload --update-env). Its `app`
  * command registers the PM2 app: `pulumi destroy` stops it and keeps the data.
@@ -41,7 +41,7 @@ export class Pm2Ecosystem extends pulumi.ComponentResource {
         logging: "stdoutAndStderr",
       }, { parent: this, dependsOn });
     const helper = writeFile("helper", l.helper, "deploy-helper.js", DEPLOY_HELPER);
-    const shim = writeFile("shim", l.readyShim, "ready-shim.js", READY_SHIM);
+    const shim = writeFile("shim", l.readyShim, "ready-shim.js", WORKER_PRELOAD);
     const file = writeFile("file", l.ecosystem, "ecosystem.config.js", content, [helper, shim]);
     // The app's registration: what `pulumi destroy` runs on the host (hostFiles.appRegistrationScripts).
     const token = createHash("sha256").update(`${name}\n${args.stack}\n${args.ecosystem.root}\n${args.ecosystem.name}`).digest("hex").slice(0, 16);

@@ -87,5 +87,12 @@ module.exports = {
 
 /** The deploy helper's text (deploy-helper.js), shipped to paths.layout().helper; read once. */
 export const DEPLOY_HELPER = readFileSync(path.join(__dirname, "deploy-helper.js"), "utf8");
-/** The ready shim's text (ready-shim.js), shipped to paths.layout().readyShim; read once. */
-export const READY_SHIM = readFileSync(path.join(__dirname, "ready-shim.js"), "utf8");
+/**
+ * What every worker of the app preloads (node_args --require), shipped to paths.layout().readyShim:
+ * the ready shim (ready-shim.js) and the graceful stop (graceful-stop.js), each in a function scope
+ * of its own. One file, so the ecosystem's node_args, which PM2 keeps from an app's first start,
+ * stay what they were. Read once.
+ */
+export const WORKER_PRELOAD = ["ready-shim.js", "graceful-stop.js"]
+  .map((f) => `// --- ${f}\n(function () {\n${readFileSync(path.join(__dirname, f), "utf8")}\n})();\n`)
+  .join("");

@@ -106,6 +106,23 @@ describe("bad days on the local VPS", { timeout: 15 * 60 * 1000 }, () => {
     assert.match(log, /ready: the app never sent 'ready' in preflight: the deploy's ready shim sends it for each worker as soon as it listens/);
   });
 
+  it("an app with no signal handler of its own (it dies at once on PM2's SIGINT) reloads under load with 0 failed requests", async () => {
+    // The app's own SIGINT/SIGTERM handlers are never registered: what most existing backends are.
+    const noHandlers = (name: string) =>
+      edit(name, (s) => `{ const on = process.on; process.on = function (ev, fn) { return ev === "SIGINT" || ev === "SIGTERM" ? process : on.call(process, ev, fn); }; }\n${s}\n// ${name}\n`);
+    const bare = noHandlers("bare");
+    stack.setConfig("app:artifact", bare.file);
+    const r = stack.up();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    // Its workers, stopped by the next reload: the workers' preload stops them gracefully.
+    const next = noHandlers("bare2");
+    stack.setConfig("app:artifact", next.file);
+    const { result: r2, stats } = await underLoad(() => stack.up());
+    assert.equal(r2.status, 0, r2.stdout + r2.stderr);
+    served(stats, "reload of an app with no signal handler");
+    assert.equal(await live(), next.id);
+  });
+
   it("Ctrl-C in the middle of the release (also what a cancelled CI job sends first) converges: 0 failed, the next plain up records what the VPS serves", async () => {
     const e = edit("e", (s) => `${s}\n// release e\n`);
     stack.setConfig("app:artifact", e.file);
