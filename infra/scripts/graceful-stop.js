@@ -13,7 +13,7 @@
 //      signal, as the app would have.
 // An app with a handler of its own is left alone: its handler decides. A second signal kills at once.
 "use strict";
-const cluster = require("cluster");
+const cluster = /** @type {import("cluster").Cluster} */ (/** @type {unknown} */ (require("cluster")));
 const net = require("net");
 
 const GRACE_MS = 1000;
