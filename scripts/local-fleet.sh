@@ -640,7 +640,7 @@ $(lb_upstreams)
 			# A request a host accepted and never answers is retried on the next host after 3 s.
 			# Node's cluster primary (PM2's daemon) can strand the one connection it was handing to
 			# a host's last listening worker as that worker stops (a release failing after its
-			# switch): nothing answers or closes it. See README, Known limits.
+			# switch): nothing answers or closes it (nodejs/node#21746). See README, Known limits.
 			proxy_read_timeout 3s;
 			proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;
 			proxy_next_upstream_tries $(host_count);
