@@ -3,8 +3,8 @@
 // WORKER_PRELOAD, shared/bin/ready-shim.js). PM2 stops a worker with SIGINT on every reload, stop
 // and delete. A worker with no SIGINT handler of its own dies at once: the requests it is serving
 // fail, its idle keep-alive connections are reset under their next request, and the connections
-// PM2's cluster master was handing it at that moment are lost. Most existing backends have no handler. For them, in a cluster worker only,
-// the first SIGINT (or SIGTERM):
+// PM2's cluster master was handing it at that moment are lost. Most existing backends have no
+// handler. For them, in a cluster worker only, the first SIGINT (or SIGTERM):
 //   1. stops every server of the worker from accepting (the master then hands new connections to the
 //      other workers) and answers what arrives meanwhile with `Connection: close`;
 //   2. after GRACE_MS closes the idle keep-alive connections, then every STEP_MS those that went idle;
