@@ -11,7 +11,7 @@ export interface Layout {
   ecosystem: string;
   /** shared/bin/deploy-helper.js: the release's Node side (scripts/deploy-helper.js). */
   helper: string;
-  /** shared/bin/ready-shim.js: preloaded into the app's workers (scripts/ready-shim.js and graceful-stop.js). */
+  /** shared/bin/ready-shim.js: the app's workers preload it (scripts/ecosystem.ts WORKER_PRELOAD). */
   readyShim: string;
   logs: string;
   /** Every release run's output (tee). */

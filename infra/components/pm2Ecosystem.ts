@@ -16,8 +16,8 @@ export interface Pm2EcosystemArgs {
 
 /**
  * shared/ecosystem.config.js, the deploy helper it loads (shared/bin/deploy-helper.js) and the
- * preload of its workers (shared/bin/ready-shim.js: the ready shim and the graceful stop), each written when its content changes
- * (on stdin). The release command is keyed on `contentHash`, so
+ * preload of its workers (shared/bin/ready-shim.js: the ready shim and the graceful stop), each
+ * written when its content changes (on stdin). The release command is keyed on `contentHash`, so
  * a change of the ecosystem re-activates the live release (startOrReload --update-env). Its `app`
  * command registers the PM2 app: `pulumi destroy` stops it and keeps the data.
  */
