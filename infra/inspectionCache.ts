@@ -5,21 +5,17 @@
 // is kept here; the VPS checks every entry again before it extracts anything.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { ARCHIVE_RULES, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES } from "./artifact";
+import { cacheRoot } from "./cacheRoot";
+
+export { cacheRoot };
 
 const RULES_KEY = createHash("sha256").update(JSON.stringify([ARCHIVE_RULES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, 1])).digest("hex").slice(0, 12);
 
 export interface Inspection {
   /** The Prisma migrations the artifact carries (folder names). */
   migrations: string[];
-}
-
-/** The cache folder: `$VPS_RELEASE_CACHE`, else `$XDG_CACHE_HOME/vps-release`, else `~/.cache/vps-release`. */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.VPS_RELEASE_CACHE) return env.VPS_RELEASE_CACHE;
-  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "vps-release");
 }
 
 const fileFor = (sha256: string, dir: string) => path.join(dir, "inspected", `${RULES_KEY}-${sha256}.json`);
