@@ -166,9 +166,13 @@ stage_verify() {
     mv -f "$incoming" "$verified"
   fi
   [ -f "$verified" ] || fail "the uploaded artifact $incoming is missing (a new or wiped VPS?); run pulumi up again: it uploads the artifact anew"
-  gzip -t "$verified" 2>/dev/null || fail "$verified is not a valid gzip file"
   # -P: names as stored; GNU tar would otherwise list /etc/x as etc/x and hide what is refused here.
-  listing="$(tar -tvzPf "$verified" --quoting-style=escape)" || fail "$verified is not a readable tar archive"
+  # The listing reads the whole stream, so it also proves the gzip sound; gzip -t runs only to name
+  # which layer is broken.
+  if ! listing="$(tar -tvzPf "$verified" --quoting-style=escape 2>/dev/null)"; then
+    gzip -t "$verified" 2>/dev/null || fail "$verified is not a valid gzip file"
+    fail "$verified is not a readable tar archive"
+  fi
   # Five fields (mode, owner, size, date, time) before the name; written out, as mawk (Debian's awk)
   # has no {n} intervals.
   bad="$(printf '%s\n' "$listing" | awk '

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as zlib from "node:zlib";
 import { DEFAULT_MAX_ENTRIES, packDirectory, sha256Of } from "../artifact";
 import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths";
 import { assignments, quote } from "../shell";
@@ -128,6 +129,19 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       const r = verify("f".repeat(64));
       assert.equal(r.status, 1);
       assert.match(r.stderr, /is missing \(a new or wiped VPS\?\); run pulumi up again: it uploads the artifact anew/);
+    });
+
+    it("names the broken layer: not gzip, or a gzip that holds no tar", () => {
+      const notGzip = verify(upload("text", Buffer.from("not an archive\n")));
+      assert.equal(notGzip.status, 1);
+      assert.match(notGzip.stderr, /error: .* is not a valid gzip file/);
+      const notTar = verify(upload("gz", zlib.gzipSync(Buffer.from("x".repeat(1500)))));
+      assert.equal(notTar.status, 1);
+      assert.match(notTar.stderr, /error: .* is not a readable tar archive/);
+      const cut = goodArchive(tmp, "truncated");
+      const truncated = verify(upload("truncated", cut.subarray(0, cut.length - 20)));
+      assert.equal(truncated.status, 1);
+      assert.match(truncated.stderr, /error: .* is not a valid gzip file/);
     });
 
     for (const [what, make, expected] of [
