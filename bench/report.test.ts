@@ -65,7 +65,11 @@ test("renderReport: the engine floor, an empty program's no-op up, against ours"
   const r = results();
   r.samples.small!.noop = { ours: [sample(2.4)] };
   r.floors.emptyProgram = [2.1, 2.0, 2.2];
-  assert.match(renderReport(r), /an empty Pulumi program's `up` with nothing to do 2\.10 s \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, 1\.14×, goal at most 1\.2×\)/);
+  assert.match(renderReport(r), /an empty Pulumi program's `up` with nothing to do 2\.10 s quiet \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, 1\.14×, goal at most 1\.2×\)/);
   r.floors.emptyProgram = [];
-  assert.match(renderReport(r), /nothing to do – \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, –, goal/);
+  assert.match(renderReport(r), /nothing to do – quiet \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, –, goal/);
+  // Measured under the same load as the no-op row: ours is set against that one.
+  r.floors.emptyProgram = [1.0];
+  r.floors.emptyProgramLoaded = [2.0, 2.2, 1.9];
+  assert.match(renderReport(r), /nothing to do 1\.00 s quiet, 2\.00 s under the bench's load \(right after ours' no-op row\) \(the same CLI, language host and backend; ours, the no-op row: 2\.40 s, 1\.20× of the loaded one, goal at most 1\.2×\)/);
 });

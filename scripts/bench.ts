@@ -11,7 +11,8 @@
 // dependencies (B) · new release with changed dependencies (C) · rollback to the previous release
 // (B) · a release that crashes at start (X), until the app serves again. Everything but the first
 // deploy runs under a steady load (test/support/load-client.ts) and a downtime probe. Each run
-// also times an empty Pulumi program's no-op `up` (bench/engineFloor.ts): the engine's own floor.
+// also times an empty Pulumi program's no-op `up` (bench/engineFloor.ts), the engine's own floor:
+// quiet before the run, and under the same load right after ours' no-op row.
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
@@ -60,7 +61,7 @@ async function makeFlow(name: FlowName, vps: Vps, work: string): Promise<Flow> {
 }
 
 /** One flow's whole sequence on one artifact; each scenario's sample goes to `record`. */
-async function sequence(flow: Flow, set: ArtifactSet, vps: Vps, record: (s: ScenarioKey, x: Sample) => void, floors: BenchResults["floors"]): Promise<void> {
+async function sequence(flow: Flow, set: ArtifactSet, vps: Vps, record: (s: ScenarioKey, x: Sample) => void, floors: BenchResults["floors"], floor?: EngineFloor): Promise<void> {
   const v = set.variants;
   const url = healthUrl(flow);
   const loaded = async (scenario: ScenarioKey, action: () => Outcome | Promise<Outcome>) => {
@@ -76,6 +77,12 @@ async function sequence(flow: Flow, set: ArtifactSet, vps: Vps, record: (s: Scen
     record("first", { ...first, failed: null, requests: null, downtime: null });
     log(`  ${flow.name} ${set.kind}: first ${first.wall.toFixed(2)} s`);
     await loaded("noop", () => flow.deploy(v.A));
+    if (flow.name === "ours" && floor) {
+      // The engine's floor under the same load as the no-op row just measured.
+      const { value } = await underLoad(url, () => floor.measure());
+      (floors.emptyProgramLoaded ??= []).push(value);
+      log(`  ${flow.name} ${set.kind}: an empty Pulumi program's no-op up under the same load ${value.toFixed(2)} s`);
+    }
     await loaded("sameDeps", () => flow.deploy(v.B));
     await loaded("changedDeps", () => flow.deploy(v.C));
     await loaded("rollback", () => flow.rollback());
@@ -128,7 +135,7 @@ async function main(): Promise<void> {
   const vps = localVps();
   const work = mkdtempSync(path.join(tmpdir(), "bench-"));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const results: BenchResults = { date: new Date().toISOString().slice(0, 10), machine: machine(), runs, artifacts: {}, samples: {}, floors: { sshRoundTrip: [], pm2Reload: [], emptyProgram: [] }, failures: [] };
+  const results: BenchResults = { date: new Date().toISOString().slice(0, 10), machine: machine(), runs, artifacts: {}, samples: {}, floors: { sshRoundTrip: [], pm2Reload: [], emptyProgram: [], emptyProgramLoaded: [] }, failures: [] };
   let floor: EngineFloor | undefined;
   try {
     if (flows.includes("ours")) floor = new EngineFloor();
@@ -153,7 +160,7 @@ async function main(): Promise<void> {
             ((byScenario[s] ??= {})[name] ??= []).push(x);
           };
           try {
-            await sequence(flow, sets[kind], vps, record, results.floors);
+            await sequence(flow, sets[kind], vps, record, results.floors, floor);
           } catch (err) {
             // One flow failing must not hide the others' figures: it is reported with them.
             const message = `run ${run}, ${kind}, ${name}: ${(err as Error).message}`;

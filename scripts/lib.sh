@@ -17,8 +17,13 @@ NODE_MIN_MAJOR=22
 
 export PULUMI_SKIP_UPDATE_CHECK=true
 # Type errors are caught by `npm test` (tsc --noEmit); each `pulumi up` saves ~2 s of ts-node checking.
+# (infra/tsconfig.json says the same to any `pulumi`.)
 export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
 export PULUMI_SKIP_CONFIRMATIONS=true
+# Node's compile cache (Node >= 22.1): V8 keeps the compiled code of every module it loads, per file
+# content, so the next start of the Pulumi program (the SDK, TypeScript, ts-node, this program) and
+# of every script skips compiling it: about 0.15 s of each no-op `pulumi up`.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$TOOLS_DIR/node-compile-cache}"
 
 log_step() { printf '==> %s\n' "$*" >&2; }
 die() {
