@@ -199,9 +199,9 @@ export function renderReport(r: BenchResults): string {
     (loaded === undefined ? "" : `, ${secs(loaded)} under the bench's load (right after ours' no-op row)`) +
     ` (the same CLI, language host and backend; ours, the no-op row: ${secs(noop)}, ${ratio(noop, loaded ?? quiet)}` +
     `${loaded === undefined ? "" : " of the loaded one"}, goal at most 1.2×); ` +
-    `one SSH round trip (a new connection, \`ssh true\`) ${r.floors.sshRoundTrip.length ? `${fmt(median(r.floors.sshRoundTrip))} s` : "–"}; ` +
+    `one SSH round trip (a new connection, \`ssh true\`) ${secs(medianOf(r.floors.sshRoundTrip))}; ` +
     `one \`pm2 reload\` of the app (2 cluster workers, each started and drained in turn, over SSH) ` +
-    `${r.floors.pm2Reload.length ? `${fmt(median(r.floors.pm2Reload))} s` : "–"}.`);
+    `${secs(medianOf(r.floors.pm2Reload))}.`);
   if (r.failures.length > 0) lines.push("", `Sequences that failed (their other figures are above): ${r.failures.map((x) => x.split("\n")[0]).join("; ")}.`);
   return lines.join("\n");
 }

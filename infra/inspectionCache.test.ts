@@ -7,7 +7,8 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { packDirectory, sha256File } from "./artifact";
-import { cacheRoot, recalled, remember } from "./inspectionCache";
+import { cacheRoot } from "./cacheRoot";
+import { recalled, remember } from "./inspectionCache";
 import { checkArtifact } from "./inputs";
 
 describe("inspection cache", () => {

@@ -9,8 +9,6 @@ import * as path from "node:path";
 import { ARCHIVE_RULES, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES } from "./artifact";
 import { cacheRoot } from "./cacheRoot";
 
-export { cacheRoot };
-
 const RULES_KEY = createHash("sha256").update(JSON.stringify([ARCHIVE_RULES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES, 1])).digest("hex").slice(0, 12);
 
 export interface Inspection {

@@ -8,10 +8,6 @@
 // resolved, the file name (it is in the source map) and the source text. An entry is written
 // whole (a temp file renamed into place) and only when the file had no syntax errors; an entry
 // that cannot be read or written is no worse than no cache.
-//
-// It also turns on Node's own compile cache (module.enableCompileCache, Node >= 22.1) for what the
-// program loads from here on (@pulumi/pulumi's index, the providers' SDKs, this program): V8 keeps
-// their compiled code per file content, which saves about another 0.3 s.
 "use strict";
 const crypto = require("node:crypto");
 const fs = require("node:fs");
@@ -23,8 +19,6 @@ const { cacheRoot } = require("./cacheRoot");
  *   projectLocalResolveHelper: (name: string, relative: boolean) => string } }} options
  */
 function create(options) {
-  const nodeModule = require("node:module");
-  if (typeof nodeModule.enableCompileCache === "function") nodeModule.enableCompileCache(path.join(cacheRoot(), "v8"));
   /** @type {typeof import("typescript")} */
   const ts = require(options.service.projectLocalResolveHelper("typescript", true));
   const compilerOptions = options.service.config.options;
