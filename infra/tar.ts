@@ -61,7 +61,7 @@ export function tarHeaders(entry: ArchiveEntry): Buffer[] {
     out.push(ustarHeader(Buffer.from("././@PaxHeader"), Buffer.alloc(0), "x", 0o644, body.length, Buffer.alloc(0)));
     out.push(body, Buffer.alloc(padding(body.length)));
   }
-  out.push(ustarHeader(short, prefix, entry.typeflag, entry.mode, entry.size, link));
+  out.push(ustarHeader(short, prefix, entry.typeflag, entry.mode, entry.size, link, entry.mtime));
   return out;
 }
 
@@ -81,14 +81,14 @@ function paxRecord(key: string, value: string): string {
   return `${n + digits}${body}`;
 }
 
-function ustarHeader(name: Buffer, prefix: Buffer, typeflag: string, mode: number, size: number, link: Buffer): Buffer {
+function ustarHeader(name: Buffer, prefix: Buffer, typeflag: string, mode: number, size: number, link: Buffer, mtime = 0): Buffer {
   const h = Buffer.alloc(BLOCK);
   name.copy(h, 0);
   writeOctal(h, 100, 8, mode);
   writeOctal(h, 108, 8, 0); // uid
   writeOctal(h, 116, 8, 0); // gid
   writeOctal(h, 124, 12, size);
-  writeOctal(h, 136, 12, 0); // mtime
+  writeOctal(h, 136, 12, mtime);
   h.write(typeflag, 156, "latin1");
   link.copy(h, 157);
   h.write("ustar\u000000", 257, "latin1");
@@ -113,6 +113,11 @@ function writeOctal(h: Buffer, offset: number, length: number, value: number): v
 /** PAX and GNU long-name records are read into memory; anything bigger is refused. */
 const MAX_META_BYTES = 1 << 20;
 
+export interface TarHooks {
+  onEntry?: (entry: ArchiveEntry) => void;
+  onData?: (data: Buffer) => void;
+}
+
 /**
  * A tar stream read chunk by chunk: entries are collected, file data is skipped, and reading stops
  * at the end-of-archive block or the first problem. Memory: one header, or one PAX/long-name record.
@@ -135,7 +140,11 @@ export class TarReader {
   private longName?: string;
   private longLink?: string;
 
-  constructor(private readonly maxEntries: number) {}
+  /**
+   * `onEntry` sees each entry once its header is read, then `onData` its data, chunk by chunk, until
+   * the next entry (infra/layers.ts splits an artifact this way).
+   */
+  constructor(private readonly maxEntries: number, private readonly hooks: TarHooks = {}) {}
 
   get done(): boolean {
     return this.ended || this.problem !== undefined;
@@ -146,6 +155,9 @@ export class TarReader {
     while (off < chunk.length && !this.done) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.length - off);
+        if (this.hooks.onData && this.offset < this.dataEnd) {
+          this.hooks.onData(chunk.subarray(off, off + Math.min(n, this.dataEnd - this.offset)));
+        }
         this.skip -= n;
         off += n;
         this.offset += n;
@@ -236,6 +248,7 @@ export class TarReader {
     this.pax = new Map();
     this.longName = undefined;
     this.longLink = undefined;
+    this.hooks.onEntry?.(this.entries[this.entries.length - 1]);
     this.skip = size + padding(size);
     if (this.skip === 0) this.current = undefined;
   }

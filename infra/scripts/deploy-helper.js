@@ -13,6 +13,7 @@
 //   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
 //   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON   the activation's message to app:notify
 //   node deploy-helper.js ECOSYSTEM sqlite-restore FILE                  a sqlite-backup copy back as the database
+//   node deploy-helper.js ECOSYSTEM tree-digest DIR                      the digest of the tree under DIR (treeDigest)
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
 const fs = require("fs");
@@ -298,11 +299,81 @@ async function sendNotification(url, body) {
   }
 }
 
-module.exports = { readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
+// --- tree digests -------------------------------------------------------------------------
+// A release's dependencies (its node_modules) are named by one digest over the tree's records, so
+// the client can compute it from the artifact's tar entries (infra/layers.ts) and the VPS from the
+// folder a release holds (tree-digest), and a new release reuses a kept release's node_modules
+// only when both agree. One record per entry, its path relative to the release root:
+//   folder  d NUL path NUL
+//   file    f NUL path NUL x|- NUL sha256 NUL      (x: the owner may execute it)
+//   symlink l NUL path NUL target NUL
+//   other   ? NUL path NUL                          (never in an artifact: it makes the digests differ)
+// The digest is the sha256 of the records sorted bytewise by path.
+
+/**
+ * @typedef {{ path: string, text: Buffer }} TreeRecord
+ * @param {"d" | "f" | "l" | "?"} kind
+ * @param {string} relPath
+ * @param {string[]} [detail] f: [x|-, sha256]; l: [target]
+ * @returns {TreeRecord}
+ */
+function treeRecord(kind, relPath, detail = []) {
+  return { path: relPath, text: Buffer.from([kind, relPath, ...detail, ""].join("\0")) };
+}
+
+/** @param {TreeRecord[]} records @returns {string} */
+function treeDigest(records) {
+  const hash = require("crypto").createHash("sha256");
+  const sorted = [...records].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  for (const r of sorted) hash.update(r.text);
+  return hash.digest("hex");
+}
+
+/** @param {string} file @returns {string} */
+function fileSha256(file) {
+  const hash = require("crypto").createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  const chunk = Buffer.alloc(1 << 20);
+  try {
+    for (let n = fs.readSync(fd, chunk); n > 0; n = fs.readSync(fd, chunk)) hash.update(chunk.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * The records of ROOT/REL and everything under it (REL, e.g. "node_modules", is the records' path
+ * prefix). Files through their content, symlinks through their target, never followed.
+ * @param {string} root @param {string} rel @returns {TreeRecord[]}
+ */
+function treeRecordsOf(root, rel) {
+  /** @type {TreeRecord[]} */
+  const out = [];
+  /** @param {string} p */
+  const walk = (p) => {
+    const abs = path.join(root, p);
+    const st = fs.lstatSync(abs);
+    if (st.isDirectory()) {
+      out.push(treeRecord("d", p));
+      for (const name of fs.readdirSync(abs)) walk(`${p}/${name}`);
+    } else if (st.isFile()) {
+      out.push(treeRecord("f", p, [st.mode & 0o100 ? "x" : "-", fileSha256(abs)]));
+    } else if (st.isSymbolicLink()) {
+      out.push(treeRecord("l", p, [fs.readlinkSync(abs)]));
+    } else {
+      out.push(treeRecord("?", p));
+    }
+  };
+  walk(rel);
+  return out;
+}
+
+module.exports = { treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
-  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON | sqlite-restore FILE";
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON | sqlite-restore FILE | tree-digest DIR";
 
 /** @returns {never} */
 function usage() {
@@ -490,6 +561,13 @@ if (require.main === module) {
       }
       const fields = { stack, host, releaseId, previousReleaseId, source, result, steps: JSON.parse(steps || "[]") };
       sendNotification(url, notification(fields, tail)).then((line) => console.log(line));
+      break;
+    }
+    case "tree-digest": {
+      // tree-digest DIR: the digest of DIR's tree, its records named from DIR's basename (node_modules/...).
+      if (!args[0]) usage();
+      const dir = path.resolve(args[0]);
+      console.log(treeDigest(treeRecordsOf(path.dirname(dir), path.basename(dir))));
       break;
     }
     case "previous-of":
