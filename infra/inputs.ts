@@ -4,6 +4,7 @@ import { existsSync, statSync } from "node:fs";
 import { assertSafeArchiveFile, migrationNames, releaseIdOf, sha256File } from "./artifact";
 import { AppConfig, VpsConfig } from "./config";
 import { recalled, remember } from "./inspectionCache";
+import { Layers, layersOf } from "./layers";
 
 /** The connection every remote command uses: key auth, host key pinned, the key as a secret. */
 export function connectionFor(vps: VpsConfig) {
@@ -29,6 +30,8 @@ export interface CheckedArtifact {
   releaseId: string;
   /** The Prisma migrations the artifact carries (folder names), for the preview. */
   migrations: string[];
+  /** Its node_modules and the rest apart (layers.ts); none: it is always uploaded whole. */
+  layers?: Layers;
 }
 
 /**
@@ -42,7 +45,7 @@ export function checkArtifact(file: string): CheckedArtifact {
   }
   const sha256 = sha256File(file);
   const known = recalled(sha256);
-  if (known) return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations: known.migrations };
+  if (known) return withLayers({ path: file, sha256, releaseId: releaseIdOf(sha256), migrations: known.migrations });
   let entries;
   try {
     // In chunks: memory stays flat however big the archive is, or unpacks to.
@@ -55,7 +58,12 @@ export function checkArtifact(file: string): CheckedArtifact {
   }
   const migrations = migrationNames(entries);
   remember(sha256, { migrations });
-  return { path: file, sha256, releaseId: releaseIdOf(sha256), migrations };
+  return withLayers({ path: file, sha256, releaseId: releaseIdOf(sha256), migrations });
+}
+
+function withLayers(a: CheckedArtifact): CheckedArtifact {
+  const layers = layersOf(a.path, a.sha256);
+  return layers ? { ...a, layers } : a;
 }
 
 /** What this update takes live: a new artifact (uploaded, then deployed) or a release already on the VPS. */

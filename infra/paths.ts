@@ -123,3 +123,16 @@ export function incomingArtifact(root: string, sha256: string): string {
 export function verifiedArtifact(root: string, sha256: string): string {
   return path.posix.join(root, ".incoming", `${sha256}.tar.gz`);
 }
+
+/**
+ * Where the app layer of an artifact is uploaded when a kept release has its node_modules
+ * (infra/layers.ts): the same temporary-name rule as incomingArtifact.
+ */
+export function incomingAppLayer(root: string, sha256: string): string {
+  return path.posix.join(root, ".incoming", `${sha256}.app.upload`);
+}
+
+/** An uploaded app layer whose sha256 the release script has checked. */
+export function verifiedAppLayer(root: string, sha256: string): string {
+  return path.posix.join(root, ".incoming", `${sha256}.app.tar.gz`);
+}

@@ -6,6 +6,7 @@
 //   error: TEXT                               why
 //   RESULT {json}                             the last line of a release that went live (ReleaseResult)
 //   PHASE {json}                              the last line of a fleet phase short of publish (PhaseResult)
+//   deps-base ID|none                         the upload's query: a kept release that has the artifact's node_modules
 // Both command providers (the official one and tools/pulumi-resource-command) fill the same two
 // sources with these lines: the command's stdout output when it succeeds, and the error text
 // (`...: running "CMD":\n<stdout and stderr>`) when it fails. How a CLI prints progress differs
@@ -54,6 +55,12 @@ export interface PhaseResult {
 export function parsePhaseResult(stdout: string): PhaseResult | undefined {
   const line = stdout.split("\n").map((l) => l.trim()).reverse().find((l) => l.startsWith("PHASE {"));
   return line === undefined ? undefined : (JSON.parse(line.slice("PHASE ".length)) as PhaseResult);
+}
+
+/** The release id in a `deps-base` line (the upload's query, scripts/release.ts depsBaseScript); undefined for none. */
+export function parseDepsBase(stdout: string): string | undefined {
+  const m = /^deps-base ([0-9a-f]{12})$/m.exec(stdout.trim());
+  return m ? m[1] : undefined;
 }
 
 const RESULT_PREFIX = "RESULT ";

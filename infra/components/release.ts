@@ -1,10 +1,11 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppConfig, Provenance } from "../config";
-import { incomingArtifact, releaseDir } from "../paths";
+import type { Layers } from "../layers";
+import { incomingAppLayer, incomingArtifact, releaseDir } from "../paths";
 import { sourceOf } from "../planLines";
-import { parseReleaseResult, ReleaseResult, StepTiming } from "../protocol";
-import { FleetPhase, RELEASE_COMMAND, ReleaseInput, releaseScript } from "../scripts/release";
+import { parseDepsBase, parseReleaseResult, ReleaseResult, StepTiming } from "../protocol";
+import { depsBaseScript, FleetPhase, RELEASE_COMMAND, ReleaseInput, releaseScript } from "../scripts/release";
 
 export interface ReleaseArgs {
   /** SSH connection to the VPS. */
@@ -17,7 +18,8 @@ export interface ReleaseArgs {
    * What goes live: a tarball to upload and deploy, or a release already on the VPS to activate.
    * The release id is the first 12 hex digits of the artifact's sha256.
    */
-  target: { kind: "deploy"; releaseId: string; artifact: { path: string; sha256: string } } | { kind: "activate"; releaseId: string };
+  target: { kind: "deploy"; releaseId: string; artifact: { path: string; sha256: string; layers?: Layers } } |
+    { kind: "activate"; releaseId: string };
   /** The app settings the release script needs (see AppConfig for each field and its default). */
   app: Pick<AppConfig, "name" | "script" | "port" | "healthPath" | "healthTimeout" | "healthSettle" | "keepReleases" | "migrate" |
     "backup" | "lockTimeout">;
@@ -126,7 +128,10 @@ export function scriptInput(settings: ReleaseSettings, fleet?: FleetPhase): Rele
   const t = settings.target;
   switch (t.kind) {
     case "deploy":
-      return { kind: "deploy", ...common, sha256: t.artifact.sha256, incoming: incomingArtifact(settings.root, t.artifact.sha256) };
+      return {
+        kind: "deploy", ...common, sha256: t.artifact.sha256, incoming: incomingArtifact(settings.root, t.artifact.sha256),
+        ...(t.artifact.layers ? { layers: { depsDigest: t.artifact.layers.depsDigest, appSha256: t.artifact.layers.appSha256 } } : {}),
+      };
     case "activate":
       return { kind: "activate", ...common };
     default: {
@@ -139,16 +144,34 @@ export function scriptInput(settings: ReleaseSettings, fleet?: FleetPhase): Rele
 /**
  * The artifact's upload to one host (CopyToRemote to a temporary name), keyed on its sha256, where
  * the connection leads and the upload token; none when the target is a release kept on the VPS.
+ * An artifact with layers (layers.ts) asks the host first, keyed alike (so a no-op `up` asks
+ * nothing): when a kept release there has the same node_modules, only the app layer is sent.
  */
 export function uploadArtifact(name: string, parent: pulumi.Resource, args: Pick<ReleaseArgs, "connection" | "root" | "target" |
   "connectionTarget" | "uploadToken">): command.remote.CopyToRemote | undefined {
   const t = args.target;
   if (t.kind !== "deploy") return undefined;
+  const triggers = [t.artifact.sha256, args.connectionTarget, args.uploadToken];
+  const whole = { source: new pulumi.asset.FileAsset(t.artifact.path), remotePath: incomingArtifact(args.root, t.artifact.sha256) };
+  const layers = t.artifact.layers;
+  let what: pulumi.Output<typeof whole> | typeof whole = whole;
+  if (layers) {
+    const query = new command.remote.Command(`${name}-query`, {
+      connection: args.connection,
+      create: RELEASE_COMMAND,
+      stdin: depsBaseScript(args.root, layers.depsDigest),
+      triggers,
+      addPreviousOutputInEnv: false,
+    }, { parent });
+    what = pulumi.unsecret(query.stdout).apply((out) => (parseDepsBase(out) === undefined ? whole
+      : { source: new pulumi.asset.FileAsset(layers.appPath), remotePath: incomingAppLayer(args.root, t.artifact.sha256) }));
+  }
+  const chosen = pulumi.output(what);
   return new command.remote.CopyToRemote(name, {
     connection: args.connection,
-    source: new pulumi.asset.FileAsset(t.artifact.path),
-    remotePath: incomingArtifact(args.root, t.artifact.sha256),
-    triggers: [t.artifact.sha256, args.connectionTarget, args.uploadToken],
+    source: chosen.apply((w) => w.source),
+    remotePath: chosen.apply((w) => w.remotePath),
+    triggers,
   }, { parent });
 }
 

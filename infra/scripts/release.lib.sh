@@ -271,6 +271,41 @@ stage_install() {
   fi
 }
 
+# --- stage: the layers of an artifact (infra/layers.ts) --------------------------------------
+
+# tree_digest DIR: the deploy helper's digest of the tree DIR (the records infra/layers.ts computes
+# from an artifact's entries).
+tree_digest() { node "$HELPER" "$ECOSYSTEM" tree-digest "$1"; }
+
+# deps_mark DIR DIGEST: DIR/.deps-digest, when DIR's node_modules are the tree DIGEST names: a later
+# release with the same dependencies then needs only its app layer uploaded.
+deps_mark() {
+  local dir="$1" digest="$2"
+  if [ -z "$digest" ] || [ ! -d "$dir/node_modules" ] || [ -L "$dir/node_modules" ]; then return 0; fi
+  if [ "$(tree_digest "$dir/node_modules")" = "$digest" ]; then
+    echo "$digest" >"$dir/.deps-digest"
+  else
+    echo "install: node_modules as extracted differ from the artifact's tree digest; the next release with them uploads its whole artifact"
+  fi
+}
+
+# stage_deps DIR BASE_DIR DIGEST: DIR's node_modules as hard links of BASE_DIR's, which must still be
+# the tree DIGEST names. If they are not (changed on the VPS), no release keeps that mark and the
+# stage fails: the next up finds no base and uploads the whole artifact.
+stage_deps() {
+  local dir="$1" base="$2" digest="$3" got
+  [ ! -e "$dir/node_modules" ] || fail "the app layer brought node_modules; run pulumi up again: it uploads the whole artifact"
+  cp -al "$base/node_modules" "$dir/node_modules" || fail "could not hard-link $base/node_modules into the new release"
+  got="$(tree_digest "$dir/node_modules")"
+  if [ "$got" != "$digest" ]; then
+    # Every release marked alike is suspect now: none is a base any more, so the next up sends it all.
+    grep -lxF -- "$digest" "$(dirname "$base")"/*/.deps-digest 2>/dev/null | xargs -r rm -f --
+    fail "release $(basename "$base")'s node_modules changed on the VPS since it was deployed (tree digest $got, the artifact's $digest): nothing was activated; run pulumi up again: it uploads the whole artifact"
+  fi
+  echo "$digest" >"$dir/.deps-digest"
+  echo "install: only the app layer was uploaded; node_modules hard-linked from release $(basename "$base"), the artifact's own tree (digest checked)"
+}
+
 # stage_link DIR NEW_DIR ID SHA256: the shared .env link, a logs link to shared/logs (unless the
 # artifact brings logs/), REVISION and the artifact's sha256, then DIR becomes NEW_DIR in one
 # rename: a release folder is complete or absent. Why logs: PM2 keeps an app's log files from its

@@ -10,11 +10,12 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as zlib from "node:zlib";
 import { DEFAULT_MAX_ENTRIES, packDirectory, sha256Of } from "../artifact";
-import { incomingArtifact, layout, layoutVars, verifiedArtifact } from "../paths";
+import { incomingArtifact, layout, layoutVars, verifiedAppLayer, verifiedArtifact } from "../paths";
 import { assignments, quote } from "../shell";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { layoutScript } from "./hostFiles";
-import { FleetPhase, RELEASE_LIB, releaseScript } from "./release";
+import { splitArtifact } from "../layers";
+import { DEPS_BASE, FleetPhase, RELEASE_LIB, releaseScript } from "./release";
 
 const FAKE_PM2 = `#!/usr/bin/env bash
 echo "pm2 $*" >>"$PM2_CALLS"
@@ -41,6 +42,7 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       "set -euo pipefail",
       assignments({ ...layoutVars(l), HEALTH_PATH: "/health", MAX_ENTRIES: DEFAULT_MAX_ENTRIES, ...extra }),
       RELEASE_LIB,
+      DEPS_BASE,
       body,
     ].join("\n");
     const r = spawnSync("bash", ["-c", text], { env, encoding: "utf8" });
@@ -186,6 +188,54 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       assert.equal(r.status, 1);
       assert.match(r.stderr, /error: unsafe archive: link escape points outside the release/);
       assert.ok(!existsSync(`${l.releases}/.tmp-escape`));
+    });
+  });
+
+  describe("stage: only the app layer, node_modules from a kept release (infra/layers.ts)", () => {
+    it("marks a release whose node_modules match, hard-links them into the next, and fails once when they changed", () => {
+      const d = path.join(tmp, "layered");
+      mkdirSync(path.join(d, "dist"), { recursive: true });
+      mkdirSync(path.join(d, "node_modules/pkg/.bin"), { recursive: true });
+      writeFileSync(path.join(d, "package.json"), "{}");
+      writeFileSync(path.join(d, "dist/server.js"), "");
+      writeFileSync(path.join(d, "node_modules/pkg/index.js"), "module.exports = 1;\n");
+      writeFileSync(path.join(d, "node_modules/pkg/cli.js"), "#!/usr/bin/env node\n", { mode: 0o755 });
+      symlinkSync("../cli.js", path.join(d, "node_modules/pkg/.bin/cli"));
+      const bytes = tarWith(d, ["-czf", "a.tgz", "package.json", "dist", "node_modules"]);
+      const sha = sha256Of(bytes);
+      writeFileSync(`${tmp}/layered.tgz`, bytes);
+      const split = splitArtifact(`${tmp}/layered.tgz`);
+      assert.ok(split);
+      const digest = split.depsDigest;
+      // The whole artifact: extracted, marked, linked as release A.
+      const whole = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-a" "$ROOT" && deps_mark "$RELEASES/.tmp-a" ${digest} && ` +
+        `stage_link "$RELEASES/.tmp-a" "$RELEASES/aaaa11112222" aaaa11112222 ${sha}`);
+      assert.equal(whole.status, 0, whole.stderr);
+      assert.equal(readFileSync(`${l.releases}/aaaa11112222/.deps-digest`, "utf8").trim(), digest);
+      assert.equal(phase(`deps_base "$RELEASES" ${digest}`).stdout.trim(), "aaaa11112222");
+      // Only the app layer: extracted, node_modules hard-linked from A, the same tree.
+      writeFileSync(verifiedAppLayer(root, sha), split.app);
+      const delta = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-b" "$ROOT" && stage_deps "$RELEASES/.tmp-b" "$RELEASES/aaaa11112222" ${digest}`);
+      assert.equal(delta.status, 0, delta.stderr);
+      assert.match(delta.stdout, /install: only the app layer was uploaded; node_modules hard-linked from release aaaa11112222/);
+      assert.equal(statSync(`${l.releases}/.tmp-b/node_modules/pkg/index.js`).ino, statSync(`${l.releases}/aaaa11112222/node_modules/pkg/index.js`).ino);
+      assert.equal(readlinkSync(`${l.releases}/.tmp-b/node_modules/pkg/.bin/cli`), "../cli.js");
+      assert.ok(statSync(`${l.releases}/.tmp-b/node_modules/pkg/cli.js`).mode & 0o100);
+      rmSync(`${l.releases}/.tmp-b`, { recursive: true });
+      // A's node_modules changed on the VPS: the stage fails, naming A, and A is no base any more.
+      writeFileSync(`${l.releases}/aaaa11112222/node_modules/pkg/added.js`, "");
+      const changed = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-c" "$ROOT" && stage_deps "$RELEASES/.tmp-c" "$RELEASES/aaaa11112222" ${digest}`);
+      assert.equal(changed.status, 1);
+      assert.match(changed.stderr, /error: release aaaa11112222's node_modules changed on the VPS since it was deployed .* run pulumi up again: it uploads the whole artifact/);
+      assert.ok(!existsSync(`${l.releases}/aaaa11112222/.deps-digest`));
+      assert.equal(phase(`deps_base "$RELEASES" ${digest}`).stdout.trim(), "");
+      // A whole artifact whose node_modules do not match the digest is not marked.
+      const unmarked = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-d" "$ROOT" && deps_mark "$RELEASES/.tmp-d" ${"0".repeat(64)}`);
+      assert.equal(unmarked.status, 0, unmarked.stderr);
+      assert.ok(!existsSync(`${l.releases}/.tmp-d/.deps-digest`));
+      rmSync(`${l.releases}/.tmp-c`, { recursive: true, force: true });
+      rmSync(`${l.releases}/.tmp-d`, { recursive: true, force: true });
+      rmSync(`${l.releases}/aaaa11112222`, { recursive: true });
     });
   });
 

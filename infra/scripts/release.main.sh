@@ -80,17 +80,29 @@ if [ -n "${RUN[prev]}" ]; then PREV_DIR="$RELEASES/${RUN[prev]}"; fi
 
 if has_phase stage && [ ! -d "$NEW_DIR" ]; then
   [ "$MODE" = deploy ] || fail "release $RELEASE_ID is not on ${HOST_LABEL:-the VPS}; kept releases: $(kept_releases "$RELEASES")"
-  step verify
-  stage_verify "$INCOMING" "$VERIFIED" "$SHA256"
-  step extract
   RUN[tmp]="$RELEASES/.tmp-$RELEASE_ID-$$"
-  stage_extract "$VERIFIED" "${RUN[tmp]}" "$ROOT"
-  step install
-  stage_install "${RUN[tmp]}" "$PREV_DIR"
+  step verify
+  if [ -n "$APP_SHA256" ] && [ ! -f "$INCOMING" ] && [ ! -f "$VERIFIED" ] && { [ -f "$APP_INCOMING" ] || [ -f "$APP_VERIFIED" ]; }; then
+    # Only the app layer came (infra/layers.ts): the node_modules are a kept release's, the same tree.
+    base="$(deps_base "$RELEASES" "$DEPS_DIGEST")"
+    [ -n "$base" ] || fail "only the app layer of release $RELEASE_ID was uploaded, and no kept release has its node_modules (tree digest $DEPS_DIGEST) any more; run pulumi up again: it uploads the whole artifact"
+    stage_verify "$APP_INCOMING" "$APP_VERIFIED" "$APP_SHA256"
+    step extract
+    stage_extract "$APP_VERIFIED" "${RUN[tmp]}" "$ROOT"
+    step install
+    stage_deps "${RUN[tmp]}" "$RELEASES/$base" "$DEPS_DIGEST"
+  else
+    stage_verify "$INCOMING" "$VERIFIED" "$SHA256"
+    step extract
+    stage_extract "$VERIFIED" "${RUN[tmp]}" "$ROOT"
+    step install
+    stage_install "${RUN[tmp]}" "$PREV_DIR"
+    deps_mark "${RUN[tmp]}" "$DEPS_DIGEST"
+  fi
   step link
   stage_link "${RUN[tmp]}" "$NEW_DIR" "$RELEASE_ID" "$SHA256"
   RUN[tmp]=""
-  rm -f "$VERIFIED"
+  rm -f "$VERIFIED" "$APP_VERIFIED"
 fi
 [ -d "$NEW_DIR" ] || fail "release $RELEASE_ID is not staged on ${HOST_LABEL:-the VPS} (its stage step did not run there); run pulumi up again"
 check_release "$NEW_DIR" "$APP_SCRIPT"

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { DEFAULT_MAX_ENTRIES } from "../artifact";
 import type { AppConfig } from "../config";
-import { layout, layoutVars, verifiedArtifact } from "../paths";
+import { incomingAppLayer, layout, layoutVars, verifiedAppLayer, verifiedArtifact } from "../paths";
 import { assignments, script, usedBy } from "../shell";
 import { CLAIM_ROOT } from "./hostFiles";
 
@@ -54,6 +54,12 @@ export interface DeployInput extends Common {
   sha256: string;
   /** Where the tarball was uploaded (paths.incomingArtifact: a temporary name). */
   incoming: string;
+  /**
+   * The artifact's layers (infra/layers.ts), when it has them: the upload may then be the app layer
+   * only (to paths.incomingAppLayer), the node_modules hard-linked from a kept release whose
+   * `.deps-digest` is `depsDigest`.
+   */
+  layers?: { depsDigest: string; appSha256: string };
 }
 
 /** Activate a release that is already on the VPS (rollback, promotion, or an env/ecosystem change). */
@@ -72,13 +78,24 @@ export const RELEASE_COMMAND = `f="$(mktemp "\${TMPDIR:-/tmp}/vps-release.XXXXXX
 
 export function releaseScript(input: ReleaseInput): string {
   const l = layout(input.root);
-  let mode: { MODE: string; SHA256: string; INCOMING: string; VERIFIED: string };
+  const noLayers = { DEPS_DIGEST: "", APP_SHA256: "", APP_INCOMING: "", APP_VERIFIED: "" };
+  let mode: { MODE: string; SHA256: string; INCOMING: string; VERIFIED: string } & typeof noLayers;
   switch (input.kind) {
-    case "deploy":
-      mode = { MODE: "deploy", SHA256: input.sha256, INCOMING: input.incoming, VERIFIED: verifiedArtifact(input.root, input.sha256) };
+    case "deploy": {
+      const ly = input.layers;
+      mode = {
+        MODE: "deploy", SHA256: input.sha256, INCOMING: input.incoming, VERIFIED: verifiedArtifact(input.root, input.sha256),
+        ...(ly
+          ? {
+            DEPS_DIGEST: ly.depsDigest, APP_SHA256: ly.appSha256,
+            APP_INCOMING: incomingAppLayer(input.root, input.sha256), APP_VERIFIED: verifiedAppLayer(input.root, input.sha256),
+          }
+          : noLayers),
+      };
       break;
+    }
     case "activate":
-      mode = { MODE: "activate", SHA256: "", INCOMING: "", VERIFIED: "" };
+      mode = { MODE: "activate", SHA256: "", INCOMING: "", VERIFIED: "", ...noLayers };
       break;
     default: {
       const never: never = input;
@@ -110,10 +127,22 @@ export function releaseScript(input: ReleaseInput): string {
       LEASE_TTL: input.fleet?.leaseTtl ?? 0,
     }),
     RELEASE_LIB,
+    DEPS_BASE,
     main,
   );
+}
+
+/**
+ * The upload's query (components/release.ts uploadArtifact): prints `deps-base ID` for the newest
+ * kept release whose node_modules are the tree `depsDigest` names (release.lib.sh deps_base), else
+ * `deps-base none` (protocol.ts parseDepsBase). Reads only; a root not made yet has none.
+ */
+export function depsBaseScript(root: string, depsDigest: string): string {
+  const body = `base="$(deps_base "$RELEASES" "$DEPS_DIGEST")"\necho "deps-base \${base:-none}"`;
+  return script(assignments({ RELEASES: layout(root).releases, DEPS_DIGEST: depsDigest }), DEPS_BASE, body);
 }
 
 /** The phases (release.lib.sh) and their order (release.main.sh): files, so they read and lint as shell. */
 export const RELEASE_LIB = readFileSync(path.join(__dirname, "release.lib.sh"), "utf8");
 const RELEASE_MAIN = readFileSync(path.join(__dirname, "release.main.sh"), "utf8");
+export const DEPS_BASE = readFileSync(path.join(__dirname, "deps-base.sh"), "utf8");

@@ -1,8 +1,8 @@
 // Every script builder: exact text for short ones, snapshots for whole scripts, and each generated
 // script through bash -n and shellcheck. The risky parts run for real in a temp dir.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -12,8 +12,8 @@ import { layout } from "../paths";
 import { DEPLOY_HELPER, renderEcosystem } from "./ecosystem";
 import { parseEnvFile, renderEnvFile } from "./env";
 import { appRegistrationScripts, layoutScript, writeFileScript } from "./hostFiles";
-import { parseReleaseResult } from "../protocol";
-import { ReleaseInput, releaseScript } from "./release";
+import { parseDepsBase, parseReleaseResult } from "../protocol";
+import { depsBaseScript, ReleaseInput, releaseScript } from "./release";
 
 const ROOT = "/home/deploy/htdocs/api.example.com";
 const common = {
@@ -31,6 +31,32 @@ describe("release script", () => {
     const bodyStart = text.indexOf("# shellcheck shell=bash\n");
     assert.ok(bodyStart > 0, "the body follows the header");
     matchSnapshot(__dirname, "release-deploy-header", text.slice(0, bodyStart));
+  });
+  it("deploy with layers: the app layer's names and digests in the header", () => {
+    const text = releaseScript({ ...deploy, layers: { depsDigest: "cd".repeat(32), appSha256: "ef".repeat(32) } });
+    assertValidBash(text, "release deploy with layers");
+    assert.match(text, new RegExp(`^DEPS_DIGEST=${"cd".repeat(32)}$`, "m"));
+    assert.match(text, new RegExp(`^APP_SHA256=${"ef".repeat(32)}$`, "m"));
+    assert.match(text, new RegExp(`^APP_INCOMING=${ROOT}/.incoming/${"ab".repeat(32)}.app.upload$`, "m"));
+  });
+  it("the upload's query: valid bash; `deps-base ID` for a kept release with the digest, else none", () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), "query-"));
+    try {
+      const digest = "cd".repeat(32);
+      const run = () => parseDepsBase(execFileSync("bash", ["-c", depsBaseScript(`${tmp}/root`, digest)], { encoding: "utf8" }));
+      assertValidBash(depsBaseScript(ROOT, digest), "deps-base query");
+      assert.equal(run(), undefined, "no root yet");
+      for (const [id, mark] of [["aaaaaaaaaaaa", digest], ["bbbbbbbbbbbb", "ee".repeat(32)], ["cccccccccccc", digest]]) {
+        mkdirSync(`${tmp}/root/releases/${id}/node_modules`, { recursive: true });
+        writeFileSync(`${tmp}/root/releases/${id}/.deps-digest`, `${mark}\n`);
+      }
+      utimesSync(`${tmp}/root/releases/cccccccccccc/.deps-digest`, new Date(2000, 1, 1), new Date(2000, 1, 1));
+      assert.equal(run(), "aaaaaaaaaaaa", "the newest with the digest");
+      rmSync(`${tmp}/root/releases/aaaaaaaaaaaa/node_modules`, { recursive: true });
+      assert.equal(run(), "cccccccccccc", "one without node_modules is no base");
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
   it("activate: skips upload, verify, extract and install", () => {
     const text = releaseScript(activate);
