@@ -310,9 +310,10 @@ export class Artifacts {
   readonly a: { file: string; id: string; sha256: string };
   readonly extracted: string;
 
-  constructor() {
+  /** withNodeModules: A brings its production node_modules (npm run package -- --with-node-modules). */
+  constructor(opts: { withNodeModules?: boolean } = {}) {
     const appDir = process.env.E2E_BACKEND_DIR ?? path.join(projectRoot, "examples", "backend");
-    const packaged = packageApp({ appDir, out: path.join(this.work, "a.tar.gz") });
+    const packaged = packageApp({ appDir, out: path.join(this.work, "a.tar.gz"), withNodeModules: opts.withNodeModules });
     this.a = { file: packaged.path, id: packaged.releaseId, sha256: packaged.sha256 };
     this.extracted = path.join(this.work, "a");
     mkdirSync(this.extracted);
@@ -344,12 +345,12 @@ export class Artifacts {
  * PM2 app and port of its own, examples/backend's artifacts, a 20 s health timeout. remove() takes
  * the app, the root, the stack and the artifacts away again.
  */
-export async function stackOnLocalVps(prefix: string): Promise<{
+export async function stackOnLocalVps(prefix: string, opts: { withNodeModules?: boolean } = {}): Promise<{
   vps: Vps; stack: TestStack; artifacts: Artifacts; root: string; health: string;
   live: () => Promise<string | undefined>; remove: () => void;
 }> {
   const vps = localVps();
-  const artifacts = new Artifacts();
+  const artifacts = new Artifacts(opts);
   const stack = new TestStack(projectRoot, prefix);
   const root = `${vps.root}-${stack.name}`;
   const port = await freePort();

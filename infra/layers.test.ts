@@ -88,6 +88,16 @@ describe("artifact layers", () => {
     assert.notEqual(digestOf((d) => fs.mkdirSync(path.join(d, "node_modules/newdir"))), base);
   });
 
+  it("the VPS's digest leaves out node_modules/.cache, where tools write caches while a release runs", () => {
+    const dir = backend();
+    const before = vpsDigest(dir);
+    fs.mkdirSync(path.join(dir, "node_modules/.cache/jiti"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "node_modules/.cache/jiti/prisma.config.mjs"), "export default {}\n");
+    assert.equal(vpsDigest(dir), before);
+    fs.mkdirSync(path.join(dir, "node_modules/pkg/.cache"));
+    assert.notEqual(vpsDigest(dir), before, "only the top-level .cache is a cache");
+  });
+
   it("sends the whole artifact when there is no node_modules, or the layers would be tied together", () => {
     const cases: [string, (dir: string) => void][] = [
       ["no node_modules", (d) => fs.rmSync(path.join(d, "node_modules"), { recursive: true })],
@@ -97,6 +107,7 @@ describe("artifact layers", () => {
       }],
       ["a symlink outside node_modules leads into it", (d) => fs.symlinkSync("node_modules/pkg", path.join(d, "pkg"))],
       ["a hard link crosses the layers", (d) => fs.linkSync(path.join(d, "dist/server.js"), path.join(d, "node_modules/pkg/server.js"))],
+      ["node_modules/.cache, which the VPS does not digest", (d) => fs.mkdirSync(path.join(d, "node_modules/.cache/tool"), { recursive: true })],
     ];
     for (const [name, mutate] of cases) {
       const src = backend();

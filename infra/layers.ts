@@ -4,14 +4,15 @@
 // and the app layer is a tar.gz of every other entry. Computed in one streaming pass per artifact
 // sha256 and kept under cacheRoot()/layers. No layers (the whole artifact goes, as before) when the
 // artifact has no node_modules folder, or one the split could not reproduce exactly: a repeated path
-// under it, a hard link across the layers, a symlink outside it that leads into it.
+// under it, a hard link across the layers, a symlink outside it that leads into it, a
+// node_modules/.cache (run-time caches the VPS leaves out of the digest: deploy-helper.js).
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { sha256File } from "./artifact";
 import { cacheRoot } from "./cacheRoot";
-import { treeDigest, treeRecord } from "./scripts/deploy-helper";
+import { TREE_CACHE, treeDigest, treeRecord } from "./scripts/deploy-helper";
 import { ArchiveEntry, BLOCK, gunzipFile, padding, TarReader, tarHeaders } from "./tar";
 
 export interface Layers {
@@ -24,6 +25,7 @@ export interface Layers {
 }
 
 const DEPS = "node_modules";
+const DEPS_CACHE = `${DEPS}/${TREE_CACHE}`;
 /** Bumped when the split changes: older cache entries are then ignored. */
 const VERSION = 1;
 /** Artifacts whose layers stay cached. */
@@ -105,7 +107,7 @@ export function splitArtifact(file: string): { depsDigest: string; app: Buffer }
         current = { entry, rel, appSize: 0 };
         return;
       }
-      if (seen.has(rel) || (rel === DEPS && entry.type !== "directory")) {
+      if (seen.has(rel) || (rel === DEPS && entry.type !== "directory") || rel === DEPS_CACHE || rel.startsWith(`${DEPS_CACHE}/`)) {
         refused = true;
         return;
       }

@@ -308,7 +308,10 @@ async function sendNotification(url, body) {
 //   file    f NUL path NUL x|- NUL sha256 NUL      (x: the owner may execute it)
 //   symlink l NUL path NUL target NUL
 //   other   ? NUL path NUL                          (never in an artifact: it makes the digests differ)
-// The digest is the sha256 of the records sorted bytewise by path.
+// The digest is the sha256 of the records sorted bytewise by path. node_modules/.cache is not part
+// of the tree: tools write their caches there while a release runs (jiti compiling Prisma's
+// prisma.config.ts, babel-loader, ...), so the VPS leaves it out, and an artifact that brings one is
+// sent whole (infra/layers.ts).
 
 /**
  * @typedef {{ path: string, text: Buffer }} TreeRecord
@@ -342,9 +345,12 @@ function fileSha256(file) {
   return hash.digest("hex");
 }
 
+/** The folder under a tree's root that holds caches written at run time, never digested. */
+const TREE_CACHE = ".cache";
+
 /**
- * The records of ROOT/REL and everything under it (REL, e.g. "node_modules", is the records' path
- * prefix). Files through their content, symlinks through their target, never followed.
+ * The records of ROOT/REL and everything under it but REL/.cache (REL, e.g. "node_modules", is the
+ * records' path prefix). Files through their content, symlinks through their target, never followed.
  * @param {string} root @param {string} rel @returns {TreeRecord[]}
  */
 function treeRecordsOf(root, rel) {
@@ -356,7 +362,7 @@ function treeRecordsOf(root, rel) {
     const st = fs.lstatSync(abs);
     if (st.isDirectory()) {
       out.push(treeRecord("d", p));
-      for (const name of fs.readdirSync(abs)) walk(`${p}/${name}`);
+      for (const name of fs.readdirSync(abs)) if (p !== rel || name !== TREE_CACHE) walk(`${p}/${name}`);
     } else if (st.isFile()) {
       out.push(treeRecord("f", p, [st.mode & 0o100 ? "x" : "-", fileSha256(abs)]));
     } else if (st.isSymbolicLink()) {
@@ -369,7 +375,7 @@ function treeRecordsOf(root, rel) {
   return out;
 }
 
-module.exports = { treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
+module.exports = { TREE_CACHE, treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +

@@ -241,7 +241,7 @@ reconcile_install() {
   npm_major="$(npm --version 2>/dev/null | cut -d. -f1)"
   [ "${npm_major:-0}" -ge 7 ] 2>/dev/null || return 1
   (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 || return 1
-  if cp -al "$prev/node_modules" "$dir/node_modules" &&
+  if link_deps "$prev" "$dir" &&
     { [ ! -e "$dir/node_modules/.package-lock.json" ] ||
       cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json"; } &&
     (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}"); then
@@ -252,6 +252,13 @@ reconcile_install() {
   return 1
 }
 
+# link_deps FROM_DIR DIR: DIR/node_modules as hard links of FROM_DIR's: instant, and safe, because an
+# install replaces files instead of writing into them. Not their .cache: tools write caches there in
+# place while a release runs (deploy-helper.js TREE_CACHE), which would change both releases.
+link_deps() {
+  cp -al "$1/node_modules" "$2/node_modules" && rm -rf "$2/node_modules/.cache"
+}
+
 # stage_install DIR PREV_DIR: production dependencies: the artifact's own; the previous release's
 # (hard links) when they are the same; the previous release's reconciled with the new lockfile;
 # else npm ci --omit=dev.
@@ -260,8 +267,7 @@ stage_install() {
   if [ -d "$dir/node_modules" ]; then
     echo "install: the artifact brings node_modules"
   elif same_dependencies "$dir" "$prev"; then
-    # Hard links: instant, and safe, because a later install replaces files instead of writing into them.
-    cp -al "$prev/node_modules" "$dir/node_modules"
+    link_deps "$prev" "$dir"
     echo "install: same lockfile and schema as $(basename "$prev"), reused its node_modules"
   elif [ -n "$prev" ] && [ -d "$prev/node_modules" ] && [ -f "$dir/package-lock.json" ] && reconcile_install "$dir" "$prev"; then
     echo "install: $(basename "$prev")'s node_modules, reconciled with the new lockfile (npm install --no-save)"
@@ -295,7 +301,7 @@ deps_mark() {
 stage_deps() {
   local dir="$1" base="$2" digest="$3" got
   [ ! -e "$dir/node_modules" ] || fail "the app layer brought node_modules; run pulumi up again: it uploads the whole artifact"
-  cp -al "$base/node_modules" "$dir/node_modules" || fail "could not hard-link $base/node_modules into the new release"
+  link_deps "$base" "$dir" || fail "could not hard-link $base/node_modules into the new release"
   got="$(tree_digest "$dir/node_modules")"
   if [ "$got" != "$digest" ]; then
     # Every release marked alike is suspect now: none is a base any more, so the next up sends it all.
