@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkS
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
+import { layersOf } from "../infra/layers";
 import { projectRoot } from "../driver/local";
 import { packageApp } from "../scripts/package";
 import { ArtifactInfo, ArtifactKind } from "./report";
@@ -68,6 +69,8 @@ export function buildArtifacts(work: string, appDir: string, kind: ArtifactKind,
     edit(tree);
     const file = path.join(dir, `${name}.tar.gz`);
     writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
+    // As npm run package does for an artifact with node_modules: its layers split and cached now.
+    if (kind === "big") layersOf(file, sha256File(file));
     return { name, file, bytes: statSync(file).size, id: releaseIdOf(sha256File(file)), tree };
   };
   const server = (tree: string) => path.join(tree, "dist", "server.js");

@@ -6,6 +6,8 @@ import * as path from "node:path";
 import { projectRoot, sshRun, TestStack, Vps } from "../driver/local";
 import { Variant } from "./artifacts";
 import { FlowName } from "./report";
+import { sha256File } from "../infra/artifact";
+import { layersOf } from "../infra/layers";
 import { activationRan, parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
 import { parseStepLines } from "./steps";
 
@@ -99,12 +101,12 @@ export class OursFlow implements Flow {
     this.s.setConfig(key, value);
   }
 
-  private up(what: string, expectFailure = false): Outcome & { ok: boolean } {
+  private up(what: string, expectFailure = false): Outcome & { ok: boolean; text: string } {
     const t0 = process.hrtime.bigint();
     const r = this.s.up();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0 && !expectFailure) throw failure(`ours: ${what}`, r);
-    return { wall, steps: this.stepsOf(r), uploaded: 0, ok: r.status === 0 };
+    return { wall, steps: this.stepsOf(r), uploaded: 0, ok: r.status === 0, text: `${r.stdout}\n${r.stderr}` };
   }
 
   /**
@@ -121,10 +123,20 @@ export class OursFlow implements Flow {
     return stepSeconds(steps ?? fromLog.steps);
   }
 
+  /**
+   * What the up sent: nothing for a release the VPS has; its app layer when the release script
+   * says only that came (infra/layers.ts); else the whole artifact.
+   */
+  private uploadedBy(v: Variant, text: string): number {
+    if (this.onVps.has(v.id)) return 0;
+    if (!/only the app layer was uploaded/.test(text)) return v.bytes;
+    return layersOf(v.file, sha256File(v.file))?.appBytes ?? v.bytes;
+  }
+
   deploy(v: Variant): Outcome {
     this.target("app:artifact", v.file);
-    const o = this.up(`pulumi up of release ${v.name}`);
-    o.uploaded = this.onVps.has(v.id) ? 0 : v.bytes;
+    const { text, ...o } = this.up(`pulumi up of release ${v.name}`);
+    o.uploaded = this.uploadedBy(v, text);
     this.onVps.add(v.id);
     if (this.live[this.live.length - 1] !== v.id) this.live.push(v.id);
     return o;
@@ -134,7 +146,7 @@ export class OursFlow implements Flow {
     const to = this.live[this.live.length - 2];
     if (!to) throw new Error("ours: no previous release to roll back to");
     this.target("app:release", to);
-    const o = this.up(`pulumi up with app:release=${to}`);
+    const { text: _text, ...o } = this.up(`pulumi up with app:release=${to}`);
     this.live.push(to);
     return o;
   }
@@ -142,9 +154,9 @@ export class OursFlow implements Flow {
   async deployCrashing(v: Variant): Promise<Outcome> {
     this.target("app:artifact", v.file);
     // Refused at preflight: the live release never stops serving, so there is nothing to recover.
-    const o = this.up(`pulumi up of the crashing release ${v.name}`, true);
+    const { text, ...o } = this.up(`pulumi up of the crashing release ${v.name}`, true);
     if (o.ok) throw new Error(`ours: the crashing release ${v.name} was not refused`);
-    o.uploaded = this.onVps.has(v.id) ? 0 : v.bytes;
+    o.uploaded = this.uploadedBy(v, text);
     this.onVps.add(v.id);
     return o;
   }

@@ -283,28 +283,31 @@ export class TarReader {
  * Gunzips a file synchronously in bounded memory, handing each output chunk (at most 1 MB) to
  * `onOutput`; stops with a problem when the output passes `maxBytes` or the gzip is corrupt.
  * Node has no public synchronous streaming gunzip, and the Pulumi program must decide before it
- * registers any resource: so a worker thread streams the file through zlib and hands the chunks
- * over a shared buffer, one at a time, while this thread waits (Atomics.wait).
+ * registers any resource: so a worker thread streams the file through zlib into a ring of SLOTS
+ * shared chunks while this thread takes them in turn (Atomics.wait): the two overlap, so a large
+ * artifact costs about its gunzip, not its gunzip plus its parsing.
  */
 export function gunzipFile(file: string, onOutput: (out: Buffer) => void, maxBytes: number): string | undefined {
-  const sab = new SharedArrayBuffer(16 + CHUNK);
-  const ctrl = new Int32Array(sab, 0, 4);
-  const data = Buffer.from(sab, 16, CHUNK);
-  const worker = new Worker(GUNZIP_WORKER, { eval: true, workerData: { sab, file, chunk: CHUNK } });
+  const sab = new SharedArrayBuffer(CTRL_BYTES + SLOTS * CHUNK);
+  const ctrl = new Int32Array(sab, 0, CTRL_BYTES / 4);
+  const worker = new Worker(GUNZIP_WORKER, { eval: true, workerData: { sab, file, chunk: CHUNK, slots: SLOTS, ctrlBytes: CTRL_BYTES } });
   worker.unref();
   let total = 0;
   try {
-    for (;;) {
-      Atomics.wait(ctrl, 0, EMPTY);
-      const state = Atomics.load(ctrl, 0);
-      if (state === END) return undefined;
-      if (state === FAILED) return `archive: truncated or corrupt gzip (${data.toString("utf8", 0, ctrl[1])})`;
-      const n = ctrl[1];
+    for (let taken = 0; ; taken++) {
+      // Wait until the worker has filled slot number `taken`.
+      while (Atomics.load(ctrl, FILLED) === taken) Atomics.wait(ctrl, FILLED, taken);
+      const slot = taken % SLOTS;
+      const kind = ctrl[KIND + slot];
+      const n = ctrl[SIZE + slot];
+      const data = Buffer.from(sab, CTRL_BYTES + slot * CHUNK, n);
+      if (kind === END) return undefined;
+      if (kind === FAILED) return `archive: truncated or corrupt gzip (${data.toString("utf8")})`;
       total += n;
       if (total > maxBytes) return `archive: more than ${maxBytes} bytes once gunzipped`;
-      onOutput(Buffer.from(data.subarray(0, n)));
-      Atomics.store(ctrl, 0, EMPTY);
-      Atomics.notify(ctrl, 0);
+      onOutput(Buffer.from(data));
+      Atomics.store(ctrl, TAKEN, taken + 1);
+      Atomics.notify(ctrl, TAKEN);
     }
   } finally {
     void worker.terminate();
@@ -325,34 +328,66 @@ export function gunzipBuffer(buf: Buffer, onOutput: (out: Buffer) => void, maxBy
 }
 
 const CHUNK = 1 << 20;
-const EMPTY = 0;
-const FULL = 1;
+const SLOTS = 4;
+// The control words: how many slots the worker filled, how many this thread took, then per slot
+// its kind (DATA, END, FAILED: the message in its data) and its size.
+const FILLED = 0;
+const TAKEN = 1;
+const KIND = 2;
+const SIZE = KIND + SLOTS;
+const CTRL_BYTES = 4 * (SIZE + SLOTS);
+const DATA = 1;
 const END = 2;
 const FAILED = 3;
 
-/** The worker of gunzipFile, plain JS (it runs under ts-node and tsx alike): ctrl[0] is the state. */
+/** The worker of gunzipFile, plain JS (it runs under ts-node and tsx alike). */
 const GUNZIP_WORKER = `
 const { workerData } = require("worker_threads");
 const fs = require("fs");
 const zlib = require("zlib");
-const { sab, file, chunk } = workerData;
-const ctrl = new Int32Array(sab, 0, 4);
-const data = new Uint8Array(sab, 16, chunk);
-const handOver = (state, bytes) => {
-  Atomics.wait(ctrl, 0, ${FULL});
-  if (bytes) data.set(bytes);
-  ctrl[1] = bytes ? bytes.length : 0;
-  Atomics.store(ctrl, 0, state);
-  Atomics.notify(ctrl, 0);
+const { sab, file, chunk, slots, ctrlBytes } = workerData;
+const ctrl = new Int32Array(sab, 0, ctrlBytes / 4);
+let filled = 0;
+let fill = 0;
+const slotData = (i) => new Uint8Array(sab, ctrlBytes + (i % slots) * chunk, chunk);
+let data = slotData(0);
+// publish KIND: slot number \`filled\` is ready with \`fill\` bytes; waits for a free slot first.
+const publish = (kind) => {
+  const slot = filled % slots;
+  ctrl[${KIND} + slot] = kind;
+  ctrl[${SIZE} + slot] = fill;
+  Atomics.store(ctrl, ${FILLED}, ++filled);
+  Atomics.notify(ctrl, ${FILLED});
+  for (let t = Atomics.load(ctrl, ${TAKEN}); filled - t >= slots; t = Atomics.load(ctrl, ${TAKEN})) Atomics.wait(ctrl, ${TAKEN}, t);
+  fill = 0;
+  data = slotData(filled);
 };
-const gunzip = zlib.createGunzip({ chunkSize: 64 * 1024 });
+let done = false;
+const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
 gunzip.on("data", (out) => {
-  for (let off = 0; off < out.length; off += chunk) handOver(${FULL}, out.subarray(off, off + chunk));
+  for (let off = 0; off < out.length;) {
+    const n = Math.min(chunk - fill, out.length - off);
+    data.set(out.subarray(off, off + n), fill);
+    fill += n;
+    off += n;
+    if (fill === chunk) publish(${DATA});
+  }
 });
-gunzip.on("end", () => handOver(${END}));
-const fail = (e) => handOver(${FAILED}, Buffer.from(String(e && e.message || e)).subarray(0, chunk));
+gunzip.on("end", () => {
+  if (fill > 0) publish(${DATA});
+  done = true;
+  publish(${END});
+});
+const fail = (e) => {
+  if (done) return;
+  done = true;
+  const msg = Buffer.from(String((e && e.message) || e)).subarray(0, chunk);
+  data.set(msg);
+  fill = msg.length;
+  publish(${FAILED});
+};
 gunzip.on("error", fail);
-const input = fs.createReadStream(file, { highWaterMark: 64 * 1024 });
+const input = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
 input.on("error", fail);
 input.pipe(gunzip);
 `;

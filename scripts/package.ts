@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { assertSafeArchive, packDirectory, releaseIdOf, sha256Of } from "../infra/artifact";
+import { layersOf } from "../infra/layers";
 import { reproducibleTransform } from "./reproducible";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "..");
@@ -109,6 +110,11 @@ export function packageApp(opts: PackageOptions): PackageResult {
   const partial = `${out}.partial-${process.pid}`;
   fs.writeFileSync(partial, tarball);
   fs.renameSync(partial, out);
+  if (opts.withNodeModules) {
+    // Split now, while it is at hand: the first up of it on this machine then finds its layers cached.
+    log("==> splitting the artifact into its layers (node_modules digest, app layer)");
+    layersOf(out, sha256);
+  }
   return { path: out, size: tarball.length, sha256, releaseId };
 }
 
