@@ -69,9 +69,10 @@ export function buildArtifacts(work: string, appDir: string, kind: ArtifactKind,
     edit(tree);
     const file = path.join(dir, `${name}.tar.gz`);
     writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
+    const sha256 = sha256File(file);
     // As npm run package does for an artifact with node_modules: its layers split and cached now.
-    if (kind === "big") layersOf(file, sha256File(file));
-    return { name, file, bytes: statSync(file).size, id: releaseIdOf(sha256File(file)), tree };
+    if (kind === "big") layersOf(file, sha256);
+    return { name, file, bytes: statSync(file).size, id: releaseIdOf(sha256), tree };
   };
   const server = (tree: string) => path.join(tree, "dist", "server.js");
   const b = variant("B", treeA, (t) => replaceFile(server(t), `${readFileSync(server(t), "utf8")}\n// bench release B\n`), true);

@@ -8,7 +8,7 @@ import { Variant } from "./artifacts";
 import { FlowName } from "./report";
 import { sha256File } from "../infra/artifact";
 import { layersOf } from "../infra/layers";
-import { activationRan, parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
+import { activationRan, onlyAppLayerUploaded, parseReleaseOutput, stepSeconds, StepTiming } from "../infra/protocol";
 import { parseStepLines } from "./steps";
 
 /** What ssh says when the connection never got to run anything. */
@@ -129,7 +129,7 @@ export class OursFlow implements Flow {
    */
   private uploadedBy(v: Variant, text: string): number {
     if (this.onVps.has(v.id)) return 0;
-    if (!/only the app layer was uploaded/.test(text)) return v.bytes;
+    if (!onlyAppLayerUploaded(text)) return v.bytes;
     return layersOf(v.file, sha256File(v.file))?.appBytes ?? v.bytes;
   }
 

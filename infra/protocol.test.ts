@@ -2,7 +2,7 @@
 // command's stdout, and the error text of a failed command (`...: running "CMD":\n<output>`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseReleaseOutput, parseReleaseResult, stepSeconds } from "./protocol";
+import { onlyAppLayerUploaded, parseReleaseOutput, parseReleaseResult, stepSeconds } from "./protocol";
 import { RELEASE_COMMAND } from "./scripts/release";
 
 const ok = [
@@ -53,5 +53,14 @@ describe("remote protocol", () => {
   it("reads the steps from RESULT when no step line is there", () => {
     const only = ok.split("\n").filter((l) => l.startsWith("RESULT ")).join("\n");
     assert.deepEqual(parseReleaseOutput(only).steps.map((s) => s.name), ["lock", "verify", "preflight"]);
+  });
+
+  it("tells a release that came as its app layer, as a line, a status line or a diagnostic", () => {
+    const line = "install: only the app layer was uploaded; node_modules hard-linked from release aaaa11112222, the artifact's own tree (digest checked)";
+    assert.ok(onlyAppLayerUploaded(line));
+    assert.ok(onlyAppLayerUploaded(`   ++ command:remote:Command release-activate creating replacement (1s) [diff: ~stdin]; ${line}`));
+    assert.ok(onlyAppLayerUploaded(`step verify 0.03s\n      ${line}\n`));
+    assert.ok(!onlyAppLayerUploaded("install: the artifact brings node_modules"));
+    assert.ok(!onlyAppLayerUploaded("error: only the app layer of release aaaa11112222 was uploaded, and no kept release has its node_modules"));
   });
 });

@@ -7,6 +7,7 @@
 //   RESULT {json}                             the last line of a release that went live (ReleaseResult)
 //   PHASE {json}                              the last line of a fleet phase short of publish (PhaseResult)
 //   deps-base ID|none                         the upload's query: a kept release that has the artifact's node_modules
+//   install: only the app layer was uploaded; ...   the release came as its app layer (infra/layers.ts)
 // Both command providers (the official one and tools/pulumi-resource-command) fill the same two
 // sources with these lines: the command's stdout output when it succeeds, and the error text
 // (`...: running "CMD":\n<stdout and stderr>`) when it fails. How a CLI prints progress differs
@@ -55,6 +56,11 @@ export interface PhaseResult {
 export function parsePhaseResult(stdout: string): PhaseResult | undefined {
   const line = stdout.split("\n").map((l) => l.trim()).reverse().find((l) => l.startsWith("PHASE {"));
   return line === undefined ? undefined : (JSON.parse(line.slice("PHASE ".length)) as PhaseResult);
+}
+
+/** Whether a release's output says only its app layer was uploaded (release.lib.sh stage_deps). */
+export function onlyAppLayerUploaded(text: string): boolean {
+  return /(?:^|\s)install: only the app layer was uploaded;/m.test(text);
 }
 
 /** The release id in a `deps-base` line (the upload's query, scripts/release.ts depsBaseScript); undefined for none. */

@@ -351,7 +351,7 @@ let filled = 0;
 let fill = 0;
 const slotData = (i) => new Uint8Array(sab, ctrlBytes + (i % slots) * chunk, chunk);
 let data = slotData(0);
-// publish KIND: slot number \`filled\` is ready with \`fill\` bytes; waits for a free slot first.
+// publish KIND: slot number \`filled\` holds \`fill\` bytes; then waits until the next slot is free.
 const publish = (kind) => {
   const slot = filled % slots;
   ctrl[${KIND} + slot] = kind;

@@ -333,14 +333,13 @@ function treeDigest(records) {
 }
 
 /** The read buffer of fileSha256, one for the process (a tree holds thousands of small files). */
-let readChunk = Buffer.alloc(0);
+const READ_CHUNK = Buffer.allocUnsafe(1 << 20);
 
 /** @param {string} file @returns {string} */
 function fileSha256(file) {
   const hash = require("crypto").createHash("sha256");
   const fd = fs.openSync(file, "r");
-  if (readChunk.length === 0) readChunk = Buffer.allocUnsafe(1 << 20);
-  const chunk = readChunk;
+  const chunk = READ_CHUNK;
   try {
     for (let n = fs.readSync(fd, chunk); n > 0; n = fs.readSync(fd, chunk)) hash.update(chunk.subarray(0, n));
   } finally {
