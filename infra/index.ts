@@ -1,4 +1,5 @@
 // Wiring only: config in, components, outputs.
+import "./stackTraces";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { GeneratedSecrets } from "./components/generatedSecrets";
