@@ -283,33 +283,59 @@ stage_install() {
 # from an artifact's entries).
 tree_digest() { node "$HELPER" "$ECOSYSTEM" tree-digest "$1"; }
 
-# deps_mark DIR DIGEST: DIR/.deps-digest, when DIR's node_modules are the tree DIGEST names: a later
-# release with the same dependencies then needs only its app layer uploaded.
+# deps_mark DIR DIGEST GOT: DIR/.deps-digest, when DIR's node_modules are the tree DIGEST names (GOT:
+# their tree digest, deps_digest_start): a later release with the same dependencies then needs only
+# its app layer uploaded.
 deps_mark() {
-  local dir="$1" digest="$2"
-  if [ -z "$digest" ] || [ ! -d "$dir/node_modules" ] || [ -L "$dir/node_modules" ]; then return 0; fi
-  if [ "$(tree_digest "$dir/node_modules")" = "$digest" ]; then
+  local dir="$1" digest="$2" got="$3"
+  [ -n "$digest" ] || return 0
+  if [ "$got" = "$digest" ]; then
     echo "$digest" >"$dir/.deps-digest"
   else
     echo "install: node_modules as extracted differ from the artifact's tree digest; the next release with them uploads its whole artifact"
   fi
 }
 
-# stage_deps DIR BASE_DIR DIGEST: DIR's node_modules as hard links of BASE_DIR's, which must still be
-# the tree DIGEST names. If they are not (changed on the VPS), no release keeps that mark and the
-# stage fails: the next up finds no base and uploads the whole artifact.
+# stage_deps DIR BASE_DIR: DIR's node_modules as hard links of BASE_DIR's (only the app layer came).
+# They count as the artifact's only once their tree digest matched (deps_verify); until then
+# DIR/.deps-unverified names BASE_DIR's release.
 stage_deps() {
-  local dir="$1" base="$2" digest="$3" got
+  local dir="$1" base="$2"
   [ ! -e "$dir/node_modules" ] || fail "the app layer brought node_modules; run pulumi up again: it uploads the whole artifact"
   link_deps "$base" "$dir" || fail "could not hard-link $base/node_modules into the new release"
-  got="$(tree_digest "$dir/node_modules")"
-  if [ "$got" != "$digest" ]; then
+  basename "$base" >"$dir/.deps-unverified"
+  echo "install: only the app layer was uploaded; node_modules hard-linked from release $(basename "$base"), checked against the artifact's tree digest before the release can go live"
+}
+
+# deps_digest_start NEW_DIR OUT: the tree digest of NEW_DIR/node_modules into OUT. Run as a job in
+# the background (`deps_digest_start ... &`: $! is then the digest's own process), so that it reads
+# the 200 MB of node_modules while the release goes on (migrate, preflight) instead of before it.
+deps_digest_start() {
+  exec node "$HELPER" "$ECOSYSTEM" tree-digest "$1/node_modules" >"$2"
+}
+
+# deps_verify NEW_DIR DIGEST GOT: the node_modules of a release that came as its app layer (NEW_DIR
+# has .deps-unverified) must be the tree DIGEST names (GOT: their digest). If they are not, the
+# kept release they were linked from changed on the VPS: no release keeps that mark, NEW_DIR goes
+# (it never went live: this check comes first), and the release fails; the next up finds no base
+# and uploads the whole artifact. Otherwise NEW_DIR is marked as a base itself. A release that came
+# whole is marked when its digest matches (deps_mark).
+deps_verify() {
+  local dir="$1" digest="$2" got="$3" base
+  if [ ! -f "$dir/.deps-unverified" ]; then
+    deps_mark "$dir" "$digest" "$got"
+    return 0
+  fi
+  base="$(cat "$dir/.deps-unverified")"
+  if [ -z "$digest" ] || [ "$got" != "$digest" ]; then
     # Every release marked alike is suspect now: none is a base any more, so the next up sends it all.
-    grep -lxF -- "$digest" "$(dirname "$base")"/*/.deps-digest 2>/dev/null | xargs -r rm -f --
-    fail "release $(basename "$base")'s node_modules changed on the VPS since it was deployed (tree digest $got, the artifact's $digest): nothing was activated; run pulumi up again: it uploads the whole artifact"
+    [ -z "$digest" ] || grep -lxF -- "$digest" "$(dirname "$dir")"/*/.deps-digest 2>/dev/null | xargs -r rm -f --
+    rm -rf "$dir"
+    fail "release $base's node_modules changed on the VPS since it was deployed (tree digest ${got:-none}, the artifact's ${digest:-none}): nothing was activated; run pulumi up again: it uploads the whole artifact"
   fi
   echo "$digest" >"$dir/.deps-digest"
-  echo "install: only the app layer was uploaded; node_modules hard-linked from release $(basename "$base"), the artifact's own tree (digest checked)"
+  rm -f "$dir/.deps-unverified"
+  echo "install: node_modules hard-linked from release $base are the artifact's own tree (digest checked)"
 }
 
 # stage_link DIR NEW_DIR ID SHA256: the shared .env link, a logs link to shared/logs (unless the

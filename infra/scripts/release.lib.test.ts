@@ -207,34 +207,48 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       const split = splitArtifact(`${tmp}/layered.tgz`);
       assert.ok(split);
       const digest = split.depsDigest;
-      // The whole artifact: extracted, marked, linked as release A.
-      const whole = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-a" "$ROOT" && deps_mark "$RELEASES/.tmp-a" ${digest} && ` +
-        `stage_link "$RELEASES/.tmp-a" "$RELEASES/aaaa11112222" aaaa11112222 ${sha}`);
+      // The tree digest as the release script takes it: a job in the background (deps_digest_start).
+      const digestOf = (id: string) => `deps_digest_start "$RELEASES/${id}" "$RELEASES/.digest-${id}" & wait $!; ` +
+        `got="$(cat "$RELEASES/.digest-${id}")"; rm -f "$RELEASES/.digest-${id}"; deps_verify "$RELEASES/${id}" ${digest} "$got"`;
+      // The whole artifact: extracted, linked as release A, marked once its digest matches.
+      const whole = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-a" "$ROOT" && ` +
+        `stage_link "$RELEASES/.tmp-a" "$RELEASES/aaaa11112222" aaaa11112222 ${sha} && ${digestOf("aaaa11112222")}`);
       assert.equal(whole.status, 0, whole.stderr);
       assert.equal(readFileSync(`${l.releases}/aaaa11112222/.deps-digest`, "utf8").trim(), digest);
       assert.equal(phase(`deps_base "$RELEASES" ${digest}`).stdout.trim(), "aaaa11112222");
-      // Only the app layer: extracted, node_modules hard-linked from A, the same tree.
+      // Only the app layer: extracted, node_modules hard-linked from A, unverified until the digest
+      // matches, then a base itself.
       writeFileSync(verifiedAppLayer(root, sha), split.app);
-      const delta = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-b" "$ROOT" && stage_deps "$RELEASES/.tmp-b" "$RELEASES/aaaa11112222" ${digest}`);
+      const delta = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-b" "$ROOT" && stage_deps "$RELEASES/.tmp-b" "$RELEASES/aaaa11112222" && ` +
+        `stage_link "$RELEASES/.tmp-b" "$RELEASES/bbbb11112222" bbbb11112222 ${sha} && cat "$RELEASES/bbbb11112222/.deps-unverified" && ${digestOf("bbbb11112222")}`);
       assert.equal(delta.status, 0, delta.stderr);
       assert.match(delta.stdout, /install: only the app layer was uploaded; node_modules hard-linked from release aaaa11112222/);
-      assert.equal(statSync(`${l.releases}/.tmp-b/node_modules/pkg/index.js`).ino, statSync(`${l.releases}/aaaa11112222/node_modules/pkg/index.js`).ino);
-      assert.equal(readlinkSync(`${l.releases}/.tmp-b/node_modules/pkg/.bin/cli`), "../cli.js");
-      assert.ok(statSync(`${l.releases}/.tmp-b/node_modules/pkg/cli.js`).mode & 0o100);
-      rmSync(`${l.releases}/.tmp-b`, { recursive: true });
-      // A's node_modules changed on the VPS: the stage fails, naming A, and A is no base any more.
+      assert.match(delta.stdout, /^aaaa11112222$/m);
+      assert.match(delta.stdout, /node_modules hard-linked from release aaaa11112222 are the artifact's own tree \(digest checked\)/);
+      assert.ok(!existsSync(`${l.releases}/bbbb11112222/.deps-unverified`));
+      assert.equal(readFileSync(`${l.releases}/bbbb11112222/.deps-digest`, "utf8").trim(), digest);
+      assert.equal(statSync(`${l.releases}/bbbb11112222/node_modules/pkg/index.js`).ino, statSync(`${l.releases}/aaaa11112222/node_modules/pkg/index.js`).ino);
+      assert.equal(readlinkSync(`${l.releases}/bbbb11112222/node_modules/pkg/.bin/cli`), "../cli.js");
+      assert.ok(statSync(`${l.releases}/bbbb11112222/node_modules/pkg/cli.js`).mode & 0o100);
+      // A's node_modules changed on the VPS: the check fails, naming A; no release is a base any
+      // more, and the new release's folder is gone (it never went live), so the next up stages it whole.
       writeFileSync(`${l.releases}/aaaa11112222/node_modules/pkg/added.js`, "");
-      const changed = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-c" "$ROOT" && stage_deps "$RELEASES/.tmp-c" "$RELEASES/aaaa11112222" ${digest}`);
+      const changed = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-c" "$ROOT" && stage_deps "$RELEASES/.tmp-c" "$RELEASES/aaaa11112222" && ` +
+        `stage_link "$RELEASES/.tmp-c" "$RELEASES/cccc11112222" cccc11112222 ${sha} && ${digestOf("cccc11112222")}`);
       assert.equal(changed.status, 1);
       assert.match(changed.stderr, /error: release aaaa11112222's node_modules changed on the VPS since it was deployed .* run pulumi up again: it uploads the whole artifact/);
       assert.ok(!existsSync(`${l.releases}/aaaa11112222/.deps-digest`));
+      assert.ok(!existsSync(`${l.releases}/bbbb11112222/.deps-digest`));
+      assert.ok(!existsSync(`${l.releases}/cccc11112222`));
       assert.equal(phase(`deps_base "$RELEASES" ${digest}`).stdout.trim(), "");
       // A whole artifact whose node_modules do not match the digest is not marked.
-      const unmarked = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-d" "$ROOT" && deps_mark "$RELEASES/.tmp-d" ${"0".repeat(64)}`);
+      const unmarked = phase(`stage_extract ${tmp}/layered.tgz "$RELEASES/.tmp-d" "$ROOT" && ` +
+        `deps_verify "$RELEASES/.tmp-d" ${"0".repeat(64)} "$(tree_digest "$RELEASES/.tmp-d/node_modules")"`);
       assert.equal(unmarked.status, 0, unmarked.stderr);
+      assert.match(unmarked.stdout, /differ from the artifact's tree digest/);
       assert.ok(!existsSync(`${l.releases}/.tmp-d/.deps-digest`));
-      rmSync(`${l.releases}/.tmp-c`, { recursive: true, force: true });
       rmSync(`${l.releases}/.tmp-d`, { recursive: true, force: true });
+      rmSync(`${l.releases}/bbbb11112222`, { recursive: true });
       rmSync(`${l.releases}/aaaa11112222`, { recursive: true });
     });
   });

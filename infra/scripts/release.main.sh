@@ -19,7 +19,8 @@ echo "release $RELEASE_ID ($MODE, $SOURCE) by stack $STACK at $(date -u +%Y-%m-%
 has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # The run's state: the only values that change as the release goes, read by step() and on_exit.
-declare -A RUN=([step]=start [t0]="$(date +%s%N)" [steps]="" [switched]=0 [prev]="" [tmp]="" [preflight]="" [locked]=0 [leased]=0 [daemon]="")
+declare -A RUN=([step]=start [t0]="$(date +%s%N)" [steps]="" [switched]=0 [prev]="" [tmp]="" [preflight]="" [locked]=0 [leased]=0 [daemon]=""
+  [staged]=0 [digest]="" [digest_out]="")
 
 # step NAME: ends the running step (its protocol line and its entry in RESULT) and starts NAME.
 step() {
@@ -38,6 +39,8 @@ on_exit() {
   # Whatever fails from here on, the cleanup and the revert run to the end.
   set +e
   preflight_stop "${RUN[preflight]}"
+  if [ -n "${RUN[digest]}" ]; then kill "${RUN[digest]}" 2>/dev/null; wait "${RUN[digest]}" 2>/dev/null; fi
+  if [ -n "${RUN[digest_out]}" ]; then rm -f "${RUN[digest_out]}"; fi
   # A failed phase ends this host's sequence: its lease goes (a fleet's other hosts keep theirs
   # until their own phases end or the lease expires; the same stack's next up takes them over).
   if [ "$rc" -ne 0 ] && [ "${RUN[leased]}" = 1 ]; then lease_drop "$LEASE_FILE" "$LEASE_KEY"; fi
@@ -90,25 +93,45 @@ if has_phase stage && [ ! -d "$NEW_DIR" ]; then
     step extract
     stage_extract "$APP_VERIFIED" "${RUN[tmp]}" "$ROOT"
     step install
-    stage_deps "${RUN[tmp]}" "$RELEASES/$base" "$DEPS_DIGEST"
+    stage_deps "${RUN[tmp]}" "$RELEASES/$base"
   else
     stage_verify "$INCOMING" "$VERIFIED" "$SHA256"
     step extract
     stage_extract "$VERIFIED" "${RUN[tmp]}" "$ROOT"
     step install
     stage_install "${RUN[tmp]}" "$PREV_DIR"
-    deps_mark "${RUN[tmp]}" "$DEPS_DIGEST"
   fi
   step link
   stage_link "${RUN[tmp]}" "$NEW_DIR" "$RELEASE_ID" "$SHA256"
   RUN[tmp]=""
+  RUN[staged]=1
   rm -f "$VERIFIED" "$APP_VERIFIED"
 fi
 [ -d "$NEW_DIR" ] || fail "release $RELEASE_ID is not staged on ${HOST_LABEL:-the VPS} (its stage step did not run there); run pulumi up again"
 check_release "$NEW_DIR" "$APP_SCRIPT"
 
+# The tree digest of the release's node_modules (those it came with, to mark them; those linked from
+# a kept release, to check them) runs in the background from here; deps_checked waits for it before
+# anything relies on them being the artifact's: a migration, the release counting as preflighted,
+# the end of this run.
+if [ -n "$DEPS_DIGEST" ] && { [ "${RUN[staged]}" = 1 ] || [ -f "$NEW_DIR/.deps-unverified" ]; } && [ -d "$NEW_DIR/node_modules" ]; then
+  RUN[digest_out]="$RELEASES/.digest-$RELEASE_ID-$$"
+  deps_digest_start "$NEW_DIR" "${RUN[digest_out]}" &
+  RUN[digest]=$!
+fi
+deps_checked() {
+  local got=""
+  [ -n "${RUN[digest]}" ] || return 0
+  step deps
+  if wait "${RUN[digest]}"; then got="$(cat "${RUN[digest_out]}")"; fi
+  RUN[digest]=""
+  rm -f "${RUN[digest_out]}"
+  deps_verify "$NEW_DIR" "$DEPS_DIGEST" "$got"
+}
+
 if has_phase migrate; then
   if migrate_pending "$MIGRATE" "$NEW_DIR" "$PREV_DIR"; then
+    deps_checked
     step backup
     backup "$BACKUP" "$BACKUPS" "$RELEASE_ID" "$NEW_DIR" "$KEEP_RELEASES"
     step migrate
@@ -128,10 +151,12 @@ if has_phase preflight; then
   ready_mode "$NEW_DIR"
   preflight_stop "${RUN[preflight]}"
   RUN[preflight]=""
+  deps_checked
   touch "$NEW_DIR/.preflight-ok"
 fi
 
 if has_phase publish; then
+  deps_checked
   # On a fleet the preflight ran in an earlier command: it must have passed here, for this release.
   [ -f "$NEW_DIR/.preflight-ok" ] || fail "release $RELEASE_ID has not passed preflight on ${HOST_LABEL:-the VPS}; run pulumi up again"
   step switch
@@ -156,6 +181,7 @@ if has_phase publish; then
   step finished
   result_line "$RELEASE_ID" "${RUN[prev]}" "$NEW_DIR" "${RUN[steps]}"
 else
+  deps_checked
   step finished
   phase_line "$PHASES" "$RELEASE_ID" "$HOST_LABEL" "${RUN[steps]}"
 fi

@@ -1,7 +1,8 @@
 // The delta upload end to end (infra/layers.ts): an artifact that brings its node_modules is sent
 // whole once; a later release with the same node_modules sends only its app layer and hard-links
-// them from the kept release, checked against the artifact's tree digest. node_modules changed on
-// the VPS since then fail that release before anything is activated, and the next up sends it whole.
+// them from the kept release, checked against the artifact's tree digest while the release starts
+// in preflight. node_modules changed on the VPS since then fail that release before anything is
+// activated (step deps), and the next up sends it whole.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -67,7 +68,7 @@ describe("delta upload: only the app layer when the node_modules are a kept rele
     const bad = s.stack.up();
     assert.notEqual(bad.status, 0, bad.stdout);
     const text = bad.stdout + bad.stderr;
-    assert.match(text, new RegExp(`release ${c.id} failed at step install`));
+    assert.match(text, new RegExp(`release ${c.id} failed at step deps`));
     assert.match(text, new RegExp(`release ${b.id}'s node_modules changed on the VPS since it was deployed`));
     assert.equal(await s.live(), b.id);
     const marks = sshRun(s.vps, `ls ${s.root}/releases/*/.deps-digest 2>/dev/null | wc -l; test -e ${s.root}/releases/${c.id} && echo staged || true`);
