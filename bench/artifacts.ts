@@ -7,7 +7,8 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
+import { assertSafeArchiveFile, migrationNames, packDirectory, releaseIdOf, sha256File } from "../infra/artifact";
+import { remember } from "../infra/inspectionCache";
 import { layersOf } from "../infra/layers";
 import { projectRoot } from "../driver/local";
 import { packageApp } from "../scripts/package";
@@ -70,7 +71,8 @@ export function buildArtifacts(work: string, appDir: string, kind: ArtifactKind,
     const file = path.join(dir, `${name}.tar.gz`);
     writeFileSync(file, packDirectory({ root: tree, entries: readdirSync(tree).sort() }));
     const sha256 = sha256File(file);
-    // As npm run package does for an artifact with node_modules: its layers split and cached now.
+    // As npm run package does: its inspection remembered and, with node_modules, its layers split now.
+    remember(sha256, { migrations: migrationNames(assertSafeArchiveFile(file)) });
     if (kind === "big") layersOf(file, sha256);
     return { name, file, bytes: statSync(file).size, id: releaseIdOf(sha256), tree };
   };

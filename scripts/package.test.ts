@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { inspectArchive, sha256File } from "../infra/artifact";
 import { backendFolder, excludedFromArtifact, formatResult, packageApp, PackageError, parseArgs, PROJECT_ROOT } from "./package";
+import { recalled } from "../infra/inspectionCache";
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), "package-test-"));
 after(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -70,6 +71,8 @@ describe("packageApp", () => {
     assert.ok(fs.readFileSync(a.path).equals(fs.readFileSync(b.path)));
     assert.deepEqual(entryPaths(a.path), ["dist/", "dist/server.js", "package-lock.json", "package.json"]);
     assert.ok(lines.some((l) => l.includes("npm ci")) && lines.some((l) => l.includes("npm run build")), lines.join("\n"));
+    // Its inspection is remembered: the first up of it here does not gunzip and walk it again.
+    assert.deepEqual(recalled(a.sha256), { migrations: [] });
   });
 
   it("gives another sha when one byte of a source changes", () => {
