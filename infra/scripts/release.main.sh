@@ -112,8 +112,8 @@ check_release "$NEW_DIR" "$APP_SCRIPT"
 
 # The tree digest of the release's node_modules (those it came with, to mark them; those linked from
 # a kept release, to check them) runs in the background from here; deps_checked waits for it before
-# anything relies on them being the artifact's: a migration, the release counting as preflighted,
-# the end of this run.
+# anything relies on linked ones being the artifact's (a migration, the release counting as
+# preflighted) and, for a mark, by the time the release counts as preflighted or this run ends.
 if [ -n "$DEPS_DIGEST" ] && { [ "${RUN[staged]}" = 1 ] || [ -f "$NEW_DIR/.deps-unverified" ]; } && [ -d "$NEW_DIR/node_modules" ]; then
   RUN[digest_out]="$RELEASES/.digest-$RELEASE_ID-$$"
   deps_digest_start "$NEW_DIR" "${RUN[digest_out]}" &
@@ -131,7 +131,8 @@ deps_checked() {
 
 if has_phase migrate; then
   if migrate_pending "$MIGRATE" "$NEW_DIR" "$PREV_DIR"; then
-    deps_checked
+    # A migration runs the release's node_modules (prisma): linked ones must be checked first.
+    if [ -f "$NEW_DIR/.deps-unverified" ]; then deps_checked; fi
     step backup
     backup "$BACKUP" "$BACKUPS" "$RELEASE_ID" "$NEW_DIR" "$KEEP_RELEASES"
     step migrate
