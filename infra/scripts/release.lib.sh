@@ -296,14 +296,15 @@ deps_mark() {
   fi
 }
 
-# stage_deps DIR BASE_DIR: DIR's node_modules as hard links of BASE_DIR's (only the app layer came).
-# They count as the artifact's only once their tree digest matched (deps_verify); until then
-# DIR/.deps-unverified names BASE_DIR's release.
+# stage_deps DIR BASE_DIR DIGEST: DIR's node_modules as hard links of BASE_DIR's (only the app layer
+# came). They count as the artifact's only once their tree digest matched DIGEST (deps_verify); until
+# then DIR/.deps-unverified holds BASE_DIR's release and DIGEST, so that any later run checks them,
+# a rollback to this release too (which knows no artifact digest of its own).
 stage_deps() {
-  local dir="$1" base="$2"
+  local dir="$1" base="$2" digest="$3"
   [ ! -e "$dir/node_modules" ] || fail "the app layer brought node_modules; run pulumi up again: it uploads the whole artifact"
   link_deps "$base" "$dir" || fail "could not hard-link $base/node_modules into the new release"
-  basename "$base" >"$dir/.deps-unverified"
+  printf '%s %s\n' "$(basename "$base")" "$digest" >"$dir/.deps-unverified"
   echo "install: only the app layer was uploaded; node_modules hard-linked from release $(basename "$base"), checked against the artifact's tree digest before the release can go live"
 }
 
@@ -315,7 +316,7 @@ deps_digest_start() {
 }
 
 # deps_verify NEW_DIR DIGEST GOT: the node_modules of a release that came as its app layer (NEW_DIR
-# has .deps-unverified) must be the tree DIGEST names (GOT: their digest). If they are not, the
+# has .deps-unverified) must be the tree its marker names (GOT: their digest). If they are not, the
 # kept release they were linked from changed on the VPS: no release keeps that mark, NEW_DIR goes
 # (it never went live: this check comes first), and the release fails; the next up finds no base
 # and uploads the whole artifact. Otherwise NEW_DIR is marked as a base itself. A release that came
@@ -326,7 +327,7 @@ deps_verify() {
     deps_mark "$dir" "$digest" "$got"
     return 0
   fi
-  base="$(cat "$dir/.deps-unverified")"
+  read -r base digest <"$dir/.deps-unverified" || true
   if [ -z "$digest" ] || [ "$got" != "$digest" ]; then
     # Every release marked alike is suspect now: none is a base any more, so the next up sends it all.
     [ -z "$digest" ] || grep -lxF -- "$digest" "$(dirname "$dir")"/*/.deps-digest 2>/dev/null | xargs -r rm -f --

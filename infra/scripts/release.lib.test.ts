@@ -219,21 +219,26 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       // Only the app layer: extracted, node_modules hard-linked from A, unverified until the digest
       // matches, then a base itself.
       writeFileSync(verifiedAppLayer(root, sha), split.app);
-      const delta = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-b" "$ROOT" && stage_deps "$RELEASES/.tmp-b" "$RELEASES/aaaa11112222" && ` +
+      const delta = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-b" "$ROOT" && stage_deps "$RELEASES/.tmp-b" "$RELEASES/aaaa11112222" ${digest} && ` +
         `stage_link "$RELEASES/.tmp-b" "$RELEASES/bbbb11112222" bbbb11112222 ${sha} && cat "$RELEASES/bbbb11112222/.deps-unverified" && ${digestOf("bbbb11112222")}`);
       assert.equal(delta.status, 0, delta.stderr);
       assert.match(delta.stdout, /install: only the app layer was uploaded; node_modules hard-linked from release aaaa11112222/);
-      assert.match(delta.stdout, /^aaaa11112222$/m);
+      assert.match(delta.stdout, new RegExp(`^aaaa11112222 ${digest}$`, "m"));
       assert.match(delta.stdout, /node_modules hard-linked from release aaaa11112222 are the artifact's own tree \(digest checked\)/);
       assert.ok(!existsSync(`${l.releases}/bbbb11112222/.deps-unverified`));
       assert.equal(readFileSync(`${l.releases}/bbbb11112222/.deps-digest`, "utf8").trim(), digest);
       assert.equal(statSync(`${l.releases}/bbbb11112222/node_modules/pkg/index.js`).ino, statSync(`${l.releases}/aaaa11112222/node_modules/pkg/index.js`).ino);
       assert.equal(readlinkSync(`${l.releases}/bbbb11112222/node_modules/pkg/.bin/cli`), "../cli.js");
       assert.ok(statSync(`${l.releases}/bbbb11112222/node_modules/pkg/cli.js`).mode & 0o100);
+      // A later run with no artifact digest of its own (a rollback to B) still checks B against its marker.
+      writeFileSync(`${l.releases}/bbbb11112222/.deps-unverified`, `aaaa11112222 ${digest}\n`);
+      const rollback = phase(`deps_verify "$RELEASES/bbbb11112222" "" "$(tree_digest "$RELEASES/bbbb11112222/node_modules")"`);
+      assert.equal(rollback.status, 0, rollback.stderr);
+      assert.ok(!existsSync(`${l.releases}/bbbb11112222/.deps-unverified`));
       // A's node_modules changed on the VPS: the check fails, naming A; no release is a base any
       // more, and the new release's folder is gone (it never went live), so the next up stages it whole.
       writeFileSync(`${l.releases}/aaaa11112222/node_modules/pkg/added.js`, "");
-      const changed = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-c" "$ROOT" && stage_deps "$RELEASES/.tmp-c" "$RELEASES/aaaa11112222" && ` +
+      const changed = phase(`stage_extract ${verifiedAppLayer(root, sha)} "$RELEASES/.tmp-c" "$ROOT" && stage_deps "$RELEASES/.tmp-c" "$RELEASES/aaaa11112222" ${digest} && ` +
         `stage_link "$RELEASES/.tmp-c" "$RELEASES/cccc11112222" cccc11112222 ${sha} && ${digestOf("cccc11112222")}`);
       assert.equal(changed.status, 1);
       assert.match(changed.stderr, /error: release aaaa11112222's node_modules changed on the VPS since it was deployed .* run pulumi up again: it uploads the whole artifact/);

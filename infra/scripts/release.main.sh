@@ -93,7 +93,7 @@ if has_phase stage && [ ! -d "$NEW_DIR" ]; then
     step extract
     stage_extract "$APP_VERIFIED" "${RUN[tmp]}" "$ROOT"
     step install
-    stage_deps "${RUN[tmp]}" "$RELEASES/$base"
+    stage_deps "${RUN[tmp]}" "$RELEASES/$base" "$DEPS_DIGEST"
   else
     stage_verify "$INCOMING" "$VERIFIED" "$SHA256"
     step extract
@@ -114,7 +114,7 @@ check_release "$NEW_DIR" "$APP_SCRIPT"
 # a kept release, to check them) runs in the background from here; deps_checked waits for it before
 # anything relies on linked ones being the artifact's (a migration, the release counting as
 # preflighted) and, for a mark, by the time the release counts as preflighted or this run ends.
-if [ -n "$DEPS_DIGEST" ] && { [ "${RUN[staged]}" = 1 ] || [ -f "$NEW_DIR/.deps-unverified" ]; } && [ -d "$NEW_DIR/node_modules" ]; then
+if { { [ -n "$DEPS_DIGEST" ] && [ "${RUN[staged]}" = 1 ]; } || [ -f "$NEW_DIR/.deps-unverified" ]; } && [ -d "$NEW_DIR/node_modules" ]; then
   RUN[digest_out]="$RELEASES/.digest-$RELEASE_ID-$$"
   deps_digest_start "$NEW_DIR" "${RUN[digest_out]}" &
   RUN[digest]=$!
