@@ -13,6 +13,7 @@
 //   node deploy-helper.js ECOSYSTEM pm2-app NAME < pm2-jlist.json          `MODE CWD` of a PM2 app, or `none`
 //   node deploy-helper.js ECOSYSTEM notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON   the activation's message to app:notify
 //   node deploy-helper.js ECOSYSTEM sqlite-restore FILE                  a sqlite-backup copy back as the database
+//   node deploy-helper.js ECOSYSTEM pm2-reload PM2_BIN APP               pm2 startOrReload ECOSYSTEM --only APP --update-env
 //   node deploy-helper.js ECOSYSTEM tree-digest DIR                      the digest of the tree under DIR (treeDigest)
 // ECOSYSTEM is shared/ecosystem.config.js: its `settings` say where the shared .env is.
 "use strict";
@@ -378,11 +379,90 @@ function treeRecordsOf(root, rel) {
   return out;
 }
 
-module.exports = { TREE_CACHE, treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
+/**
+ * PM2's `_operate` (lib/API.js), changed in one case: a reload of an app of two workers reloads
+ * both at once. PM2 reloads an app of one or two workers one worker after the other (`if
+ * (ids.length <= 2) concurrent_actions = 1`), and each waits for its new worker's 'ready' and then
+ * for its old worker's exit; at once, by numeric id, each new worker is still ready before its old
+ * one is stopped, so no request is dropped and the reload takes half the time. (Not by
+ * `pm2 reload 0` from the CLI: it passes the id as a string, and the ready wait then matches no
+ * worker and lasts listen_timeout.) Everything else, and anything not as expected, goes to PM2's own.
+ * @param {(this: any, action: string, name: any, envs: any, cb?: (err: unknown, ret: unknown) => void) => any} operate
+ * @param {(name: string) => Record<string, unknown>} [moduleConf] PM2's Modularizer.getAdditionalConf
+ */
+function concurrentReload(operate, moduleConf = () => ({})) {
+  /** @this {any} @param {string} action @param {any} name @param {any} envs @param {(err: unknown, ret: unknown) => void} [cb] */
+  return function (action, name, envs, cb) {
+    const client = this && this.Client;
+    if (action !== "reloadProcessId" || typeof name !== "string" || name === "all" || typeof cb !== "function" ||
+      !client || typeof client.getProcessIdByName !== "function") {
+      return operate.apply(this, [action, name, envs, cb]);
+    }
+    client.getProcessIdByName(name, false, (/** @type {unknown} */ err, /** @type {unknown} */ ids) => {
+      if (err || !Array.isArray(ids) || ids.length !== 2 || !ids.every((id) => Number.isInteger(id))) {
+        return operate.call(this, action, name, envs, cb);
+      }
+      const env = { ...(envs || {}), ...moduleConf(name) };
+      let left = ids.length;
+      /** @type {unknown} */
+      let failed = null;
+      /** @type {unknown[]} */
+      let done = [];
+      for (const id of ids) {
+        operate.call(this, action, id, { ...env }, (/** @type {unknown} */ e, /** @type {unknown} */ ret) => {
+          if (e && !failed) failed = e;
+          if (Array.isArray(ret)) done = done.concat(ret);
+          if (--left === 0) cb(failed, done);
+        });
+      }
+    });
+  };
+}
+
+/**
+ * `pm2 startOrReload ECOSYSTEM --only APP --update-env`, run by the CLI of the pm2 on PATH (PM2_BIN)
+ * in this process, with its reload made concurrent for two workers (concurrentReload). When
+ * PM2_BIN is not a link into a pm2 package (a shim of some version manager), PM2's CLI runs as is.
+ * @param {string} pm2Bin @param {string} ecosystem @param {string} app
+ */
+function pm2StartOrReload(pm2Bin, ecosystem, app) {
+  const args = ["startOrReload", ecosystem, "--only", app, "--update-env"];
+  let dir = "";
+  try {
+    dir = path.dirname(path.dirname(fs.realpathSync(pm2Bin)));
+    if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name !== "pm2") dir = "";
+  } catch {
+    dir = "";
+  }
+  const api = dir && (() => {
+    try {
+      return require(path.join(dir, "lib", "API.js"));
+    } catch {
+      return null;
+    }
+  })();
+  if (!api || typeof api.prototype?._operate !== "function" || !fs.existsSync(path.join(dir, "lib", "binaries", "CLI.js"))) {
+    const r = require("child_process").spawnSync(pm2Bin, args, { stdio: "inherit" });
+    process.exit(r.status ?? 1);
+  }
+  /** @type {(name: string) => Record<string, unknown>} */
+  let moduleConf = () => ({});
+  try {
+    const modularizer = require(path.join(dir, "lib", "API", "Modules", "Modularizer.js"));
+    if (typeof modularizer.getAdditionalConf === "function") moduleConf = (name) => modularizer.getAdditionalConf(name) || {};
+  } catch {
+    // an older layout: no module configuration merged, as for any app that is not a PM2 module
+  }
+  api.prototype._operate = concurrentReload(api.prototype._operate, moduleConf);
+  process.argv = [process.argv[0], path.join(dir, "bin", "pm2"), ...args];
+  require(path.join(dir, "lib", "binaries", "CLI.js"));
+}
+
+module.exports = { concurrentReload, TREE_CACHE, treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
-  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON | sqlite-restore FILE | tree-digest DIR";
+  "free-port | sqlite-backup DIR PREFIX | record FILE ID PREV RESULT SOURCE | previous-of FILE ID | notify URL_FILE LOG_FILE STACK HOST ID PREV SOURCE RESULT STEPS_JSON | sqlite-restore FILE | tree-digest DIR | pm2-reload PM2_BIN APP";
 
 /** @returns {never} */
 function usage() {
@@ -579,6 +659,11 @@ if (require.main === module) {
       console.log(treeDigest(treeRecordsOf(path.dirname(dir), path.basename(dir))));
       break;
     }
+    case "pm2-reload":
+      // pm2-reload PM2_BIN APP: pm2 startOrReload ECOSYSTEM --only APP --update-env (pm2StartOrReload).
+      if (!args[0] || !args[1]) usage();
+      pm2StartOrReload(args[0], ecosystem, args[1]);
+      break;
     case "previous-of":
       if (!args[0] || !args[1]) usage();
       console.log(previousOf(readRevisionsFile(args[0]), args[1]));

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { formatRevision, isHealthy, notification, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
+import { concurrentReload, formatRevision, isHealthy, notification, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
 
 describe("deploy helper", () => {
   let srv: Server;
@@ -166,6 +166,77 @@ describe("deploy helper", () => {
       hook.close();
       rmSync(tmp, { recursive: true, force: true });
     }
+  });
+  describe("concurrentReload (pm2-reload: PM2's reload, both workers of a two-worker app at once)", () => {
+    type Call = { action: string; name: unknown; envs: Record<string, unknown> };
+    // A stand-in for PM2's _operate that records its calls and answers after `ms`, and a client that
+    // knows the app's ids: the wiring only; the real reload runs in the e2e tests against PM2.
+    const fake = (ids: unknown[], ms = 20) => {
+      const calls: Call[] = [];
+      let running = 0;
+      let most = 0;
+      const operate = function (action: string, name: unknown, envs: Record<string, unknown>, cb?: (e: unknown, r: unknown) => void) {
+        calls.push({ action, name, envs });
+        running++;
+        most = Math.max(most, running);
+        setTimeout(() => {
+          running--;
+          cb?.(null, [{ pm_id: name }]);
+        }, ms);
+      };
+      const self = { Client: { getProcessIdByName: (_n: string, _f: boolean, cb: (e: unknown, ids: unknown[]) => void) => cb(null, ids) } };
+      return { calls, operate, self, most: () => most };
+    };
+    const run = (f: ReturnType<typeof fake>, action: string, name: unknown, envs: Record<string, unknown> = {}, conf = {}) =>
+      new Promise<{ err: unknown; ret: unknown }>((resolve) => {
+        const patched = concurrentReload(f.operate, () => conf);
+        patched.call(f.self, action, name, envs, (err: unknown, ret: unknown) => resolve({ err, ret }));
+      });
+
+    it("reloads the two workers at once, each by its numeric id, with its own copy of the env and the module conf merged", async () => {
+      const f = fake([0, 1]);
+      const envs = { updateEnv: true, current_conf: { x: 1 } };
+      const { err, ret } = await run(f, "reloadProcessId", "api", envs, { extra: "y" });
+      assert.equal(err, null);
+      assert.deepEqual(f.calls.map((c) => c.name), [0, 1]);
+      assert.equal(f.most(), 2);
+      assert.notEqual(f.calls[0]!.envs, f.calls[1]!.envs);
+      assert.deepEqual(f.calls[0]!.envs, { ...envs, extra: "y" });
+      assert.deepEqual(ret, [{ pm_id: 0 }, { pm_id: 1 }]);
+    });
+
+    it("leaves everything else to PM2 as it is: other actions, one worker, three or more, ids by name 'all'", async () => {
+      for (const [action, name, ids] of [["restartProcessId", "api", [0, 1]], ["reloadProcessId", "api", [0]],
+        ["reloadProcessId", "api", [0, 1, 2]], ["reloadProcessId", "all", [0, 1]], ["reloadProcessId", "api", ["0", "1"]]] as const) {
+        const f = fake([...ids]);
+        await run(f, action, name);
+        assert.deepEqual(f.calls.map((c) => [c.action, c.name]), [[action, name]], `${action} ${name} ${ids.join(",")}`);
+      }
+    });
+
+    it("reports a failed worker after both have finished", async () => {
+      const f = fake([0, 1]);
+      const operate = function (action: string, name: unknown, envs: Record<string, unknown>, cb?: (e: unknown, r: unknown) => void) {
+        f.operate(action, name, envs, (_e, r) => cb?.(name === 0 ? new Error("worker 0") : null, r));
+      };
+      const { err, ret } = await new Promise<{ err: unknown; ret: unknown }>((resolve) =>
+        concurrentReload(operate).call(f.self, "reloadProcessId", "api", {}, (e: unknown, r: unknown) => resolve({ err: e, ret: r })));
+      assert.equal((err as Error).message, "worker 0");
+      assert.equal((ret as unknown[]).length, 2);
+    });
+
+    it("pm2-reload runs the pm2 on PATH as it is when that is not a link into a pm2 package", () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "pm2-shim-"));
+      try {
+        const shim = path.join(dir, "pm2");
+        writeFileSync(shim, '#!/bin/sh\necho "shim $*"\nexit 3\n', { mode: 0o755 });
+        const r = spawnSync(process.execPath, [path.join(__dirname, "deploy-helper.js"), "eco.js", "pm2-reload", shim, "api"], { encoding: "utf8" });
+        assert.equal(r.status, 3);
+        assert.equal(r.stdout.trim(), "shim startOrReload eco.js --only api --update-env");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });
 

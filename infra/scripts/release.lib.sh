@@ -516,9 +516,9 @@ point_current() {
 }
 
 # pm2_apply ECOSYSTEM APP LOG: startOrReload the app from the ecosystem (cluster mode: no dropped
-# request); on failure, PM2's output.
+# request; two workers reload at once: deploy-helper.js pm2-reload); on failure, PM2's output.
 pm2_apply() {
-  pm2 startOrReload "$1" --only "$2" --update-env >"$3" 2>&1 || { cat "$3" >&2; return 1; }
+  node "$HELPER" "$1" pm2-reload "$(command -v pm2)" "$2" >"$3" 2>&1 || { cat "$3" >&2; return 1; }
 }
 
 # live_health PORT ID TIMEOUT: the live port answers healthy as ID within TIMEOUT.
