@@ -91,6 +91,8 @@ describe("install with changed dependencies: the previous release's node_modules
     const before = tree(path.join(a, "node_modules"));
     const r = stageInstall(c, a);
     assert.notEqual(r.status, 0, r.out);
+    // The dry-run runs alongside the reconciling install: its refusal drops the reconciled tree.
+    assert.match(r.out, /install: the lockfile is out of step with package.json/);
     assert.match(r.out, /npm ci --omit=dev failed/);
     assert.match(r.out, /in sync/);
     assert.deepEqual(tree(path.join(a, "node_modules")), before);

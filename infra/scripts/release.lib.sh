@@ -232,21 +232,27 @@ NPM_FLAGS=(--omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 # every file, then npm install reconciles them with DIR's lockfile, fetching only the packages that
 # changed. npm replaces a package it changes (a new folder, the old one removed) and never writes
 # into an installed file, so PREV_DIR's files stay as they were; the one file it rewrites in place,
-# its record of the tree (node_modules/.package-lock.json), is a copy here. npm ci --dry-run first
-# refuses a lockfile out of step with package.json, as npm ci would, and changes nothing. Fails
+# its record of the tree (node_modules/.package-lock.json), is a copy here. npm ci --dry-run, run
+# alongside (it reads only package.json and the lockfile, and changes nothing), refuses a lockfile
+# out of step with package.json, as npm ci would: the reconciled tree is then dropped. Fails
 # (leaving no node_modules) when any of it fails; the caller then installs from scratch.
 reconcile_install() {
-  local dir="$1" prev="$2" npm_major
+  local dir="$1" prev="$2" npm_major check
   # npm 6 and older write fields into installed packages' package.json: never over hard links.
   npm_major="$(npm --version 2>/dev/null | cut -d. -f1)"
   [ "${npm_major:-0}" -ge 7 ] 2>/dev/null || return 1
-  (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 || return 1
+  (cd "$dir" && npm ci --dry-run "${NPM_FLAGS[@]}") >/dev/null 2>&1 &
+  check=$!
   if link_deps "$prev" "$dir" &&
     { [ ! -e "$dir/node_modules/.package-lock.json" ] ||
       cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json"; } &&
     (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}"); then
-    return 0
+    if wait "$check"; then return 0; fi
+    rm -rf "$dir/node_modules"
+    echo "install: the lockfile is out of step with package.json (npm ci --dry-run refused it)"
+    return 1
   fi
+  wait "$check" || true
   rm -rf "$dir/node_modules"
   echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
   return 1
