@@ -200,7 +200,7 @@ export function renderReport(r: BenchResults): string {
     ` (the same CLI, language host and backend; ours, the no-op row: ${secs(noop)}, ${ratio(noop, loaded ?? quiet)}` +
     `${loaded === undefined ? "" : " of the loaded one"}, goal at most 1.2×); ` +
     `one SSH round trip (a new connection, \`ssh true\`) ${secs(medianOf(r.floors.sshRoundTrip))}; ` +
-    `one \`pm2 reload\` of the app (2 cluster workers, each started and drained in turn, over SSH) ` +
+    `PM2's own \`pm2 reload\` of the app (2 cluster workers, each started and drained in turn, over SSH; ours reloads the two at once) ` +
     `${secs(medianOf(r.floors.pm2Reload))}.`);
   if (r.failures.length > 0) lines.push("", `Sequences that failed (their other figures are above): ${r.failures.map((x) => x.split("\n")[0]).join("; ")}.`);
   return lines.join("\n");
