@@ -110,9 +110,11 @@ export const migrations = release.migrations;
 export const provenance = release.provenance;
 // The last activation's steps on the VPS, and what the next up keys the upload on (live.ts).
 export const releaseSteps = release.steps;
-export const uploadToken = release instanceof Release ? release.uploadToken : undefined;
+// Empty rather than undefined where they do not apply (a fleet's uploadToken, one VPS's hosts):
+// Pulumi warns on every up about an undefined output; live.ts reads both alike.
+export const uploadToken = release instanceof Release ? release.uploadToken : "";
 // A fleet: what each host runs (release, previous, steps, upload token), keyed by host:port.
-export const hosts = release instanceof FleetRelease ? release.hosts : undefined;
+export const hosts = release instanceof FleetRelease ? release.hosts : {};
 // Read back by the next preview (infra/plan.ts): key names, and hashes to compare.
 export const ecosystemHash = ecosystem.contentHash;
 export const envKeys = env.keys;
