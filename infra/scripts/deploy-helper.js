@@ -428,20 +428,14 @@ function concurrentReload(operate, moduleConf = () => ({})) {
 function pm2StartOrReload(pm2Bin, ecosystem, app) {
   const args = ["startOrReload", ecosystem, "--only", app, "--update-env"];
   let dir = "";
+  let api = null;
   try {
     dir = path.dirname(path.dirname(fs.realpathSync(pm2Bin)));
-    if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name !== "pm2") dir = "";
+    if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name === "pm2") api = require(path.join(dir, "lib", "API.js"));
   } catch {
-    dir = "";
+    api = null;
   }
-  const api = dir && (() => {
-    try {
-      return require(path.join(dir, "lib", "API.js"));
-    } catch {
-      return null;
-    }
-  })();
-  if (!api || typeof api.prototype?._operate !== "function" || !fs.existsSync(path.join(dir, "lib", "binaries", "CLI.js"))) {
+  if (typeof api?.prototype?._operate !== "function" || !fs.existsSync(path.join(dir, "lib", "binaries", "CLI.js"))) {
     const r = require("child_process").spawnSync(pm2Bin, args, { stdio: "inherit" });
     process.exit(r.status ?? 1);
   }

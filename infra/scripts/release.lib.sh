@@ -237,7 +237,7 @@ NPM_FLAGS=(--omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 # out of step with package.json, as npm ci would: the reconciled tree is then dropped. Fails
 # (leaving no node_modules) when any of it fails; the caller then installs from scratch.
 reconcile_install() {
-  local dir="$1" prev="$2" npm_major check
+  local dir="$1" prev="$2" npm_major check reconciled=0
   # npm 6 and older write fields into installed packages' package.json: never over hard links.
   npm_major="$(npm --version 2>/dev/null | cut -d. -f1)"
   [ "${npm_major:-0}" -ge 7 ] 2>/dev/null || return 1
@@ -247,14 +247,16 @@ reconcile_install() {
     { [ ! -e "$dir/node_modules/.package-lock.json" ] ||
       cp --remove-destination "$prev/node_modules/.package-lock.json" "$dir/node_modules/.package-lock.json"; } &&
     (cd "$dir" && npm install --no-save "${NPM_FLAGS[@]}"); then
-    if wait "$check"; then return 0; fi
-    rm -rf "$dir/node_modules"
-    echo "install: the lockfile is out of step with package.json (npm ci --dry-run refused it)"
-    return 1
+    reconciled=1
   fi
-  wait "$check" || true
+  if ! wait "$check"; then
+    echo "install: the lockfile is out of step with package.json (npm ci --dry-run refused it)"
+  elif [ "$reconciled" = 1 ]; then
+    return 0
+  else
+    echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
+  fi
   rm -rf "$dir/node_modules"
-  echo "install: reconciling $(basename "$prev")'s node_modules failed (npm's output above); installing from scratch"
   return 1
 }
 
