@@ -4,7 +4,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { layout } from "../infra/paths";
 import { parseRevisions } from "../infra/scripts/deploy-helper";
 import { quote } from "../infra/shell";
-import { hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, StackHost, UsageError } from "./stacks";
+import { hostsOf, openStack, recordedFor, rootOf, outputsOf, parseFlags, runCli, sshToStack, StackHost, UsageError } from "./stacks";
 
 /** The ids kept on every host of the stack (a fleet activates only what each host has). */
 export async function keptEverywhere(stack: Stack): Promise<string[]> {
@@ -73,10 +73,9 @@ async function main(): Promise<void> {
   const out = await outputsOf(stack);
   const hosts = await hostsOf(stack);
   // A fleet: one section per host, the primary first, with what the stack records for it.
-  const recorded = out.hosts ? (JSON.parse(out.hosts) as Record<string, { previousReleaseId?: string }>) : {};
   for (const h of hosts) {
     const kept = await keptReleases(stack, h);
-    const previous = hosts.length > 1 ? recorded[h.label]?.previousReleaseId : out.previousReleaseId;
+    const previous = recordedFor(out, h).previousReleaseId;
     if (hosts.length > 1) console.log(`host ${h.label}${h === hosts[0] ? " (primary)" : ""}`);
     console.log("release       mark      last activation        result  source");
     for (const r of kept) {

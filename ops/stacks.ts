@@ -104,6 +104,28 @@ export interface StackHost {
   hostKey: string;
   /** `host:port`, as the stack's `hosts` output names it. */
   label: string;
+  /** Whether the stack is a fleet (vps:hosts): its records are per host, in the `hosts` output. */
+  fleet: boolean;
+}
+
+/**
+ * What the stack records for one host: a fleet's from its `hosts` output (keyed by host:port), a
+ * single VPS's from the top-level outputs. Keyed on the stack's config, not on which outputs are
+ * present: a single-VPS stack's `hosts` output is `{}`.
+ */
+export function recordedFor(out: Record<string, string>, h: StackHost): { releaseId: string; previousReleaseId: string } {
+  if (!h.fleet) return { releaseId: out.releaseId ?? "", previousReleaseId: out.previousReleaseId ?? "" };
+  let hosts: Record<string, { releaseId?: unknown; previousReleaseId?: unknown } | undefined> = {};
+  try {
+    hosts = out.hosts ? (JSON.parse(out.hosts) as typeof hosts) ?? {} : {};
+  } catch {
+    // Not JSON: nothing recorded that can be read; the host reads as having no record.
+  }
+  const own = hosts[h.label];
+  return {
+    releaseId: typeof own?.releaseId === "string" ? own.releaseId : "",
+    previousReleaseId: typeof own?.previousReleaseId === "string" ? own.previousReleaseId : "",
+  };
 }
 
 /** The stack's hosts from its config, the primary first (a fleet's primary migrates and answers for it). */
@@ -113,7 +135,7 @@ export async function hostsOf(stack: Stack): Promise<StackHost[]> {
   if (!fleet) {
     const host = cfg["vps:host"]?.value ?? "";
     const port = cfg["vps:port"]?.value ?? "22";
-    return [{ host, port, hostKey: cfg["vps:hostKey"]?.value ?? "", label: `${host}:${port}` }];
+    return [{ host, port, hostKey: cfg["vps:hostKey"]?.value ?? "", label: `${host}:${port}`, fleet: false }];
   }
   let list: { host?: unknown; port?: unknown; hostKey?: unknown; primary?: unknown }[];
   try {
@@ -124,7 +146,7 @@ export async function hostsOf(stack: Stack): Promise<StackHost[]> {
   const hosts = list.map((h) => {
     const host = String(h.host ?? "");
     const port = String(h.port ?? "22");
-    return { host, port, hostKey: String(h.hostKey ?? ""), label: `${host}:${port}`, primary: h.primary === true };
+    return { host, port, hostKey: String(h.hostKey ?? ""), label: `${host}:${port}`, fleet: true, primary: h.primary === true };
   });
   const primary = Math.max(0, hosts.findIndex((h) => h.primary));
   return [hosts[primary], ...hosts.filter((_, i) => i !== primary)].map(({ primary: _p, ...h }) => h);
