@@ -1,6 +1,10 @@
 // npm run status's pure parts: the remote script is valid bash, and the answer is read into drift,
 // health, processes and their problems, each with its fix.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import { layout } from "../infra/paths";
 import { assertValidBash } from "../test/support/shell";
@@ -23,6 +27,23 @@ const answer = (live: string, health = `200 12 {"status":"ok","release":"${live}
 describe("npm run status", () => {
   it("its remote script passes bash -n and shellcheck", () => {
     assertValidBash(statusScript(layout("/srv/api"), "api's app", "http://127.0.0.1:3000/health"), "status");
+  });
+
+  it("its remote script reads PM2's list when PM2 prints a version warning around it", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "status-"));
+    try {
+      const proc = { name: "api", pid: 4242, pm2_env: { status: "online", pm_uptime: now - 1000, restart_time: 0 }, monit: { cpu: 1, memory: 2 ** 20 } };
+      const warning = "\n>>>> In-memory PM2 is out-of-date, do:\n>>>> $ pm2 update\nIn memory PM2 version: 5.4.3\nLocal PM2 version: 6.0.14\n\n";
+      writeFileSync(path.join(dir, "list"), `${warning}${JSON.stringify([proc, { ...proc, name: "other" }])}${warning}`);
+      writeFileSync(path.join(dir, "pm2"), `#!/usr/bin/env bash\ncat ${JSON.stringify(path.join(dir, "list"))}\n`);
+      chmodSync(path.join(dir, "pm2"), 0o755);
+      const r = spawnSync("bash", ["-c", statusScript(layout(path.join(dir, "root")), "api", "http://127.0.0.1:9/health")],
+        { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      const s = parseStatus("h:22", r.stdout, "", "prod", now);
+      assert.deepEqual(s.processes.map((p) => p.pid), [4242], r.stdout + r.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads processes, health, disk, the holder and the activations, newest first", () => {

@@ -5,10 +5,10 @@
 // is unhealthy or drifted, so CI and cron can use it. The remote side is one script (statusScript),
 // its answer one line per fact (parseStatus); both pure, tested in status.test.ts.
 import { Layout, layout } from "../infra/paths";
-import { parseRevisions, Revision } from "../infra/scripts/deploy-helper";
+import { parsePm2List, parseRevisions, Revision } from "../infra/scripts/deploy-helper";
 import { hostSlug } from "../infra/components/fleet";
 import { quote } from "../infra/shell";
-import { healthy, hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+import { healthy, hostsOf, openStack, recordedFor, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
 export interface Pm2Process {
   pid: number;
@@ -38,7 +38,8 @@ export interface HostStatus {
 
 /** The script run on a host: one `KEY value` line per fact. Pure. */
 export function statusScript(l: Layout, app: string, healthUrl: string): string {
-  const pm2Filter = `let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let l=[];try{l=JSON.parse(s.slice(s.indexOf("[")))}catch{}` +
+  // The process list is read by deploy-helper's parsePm2List, its source sent along (one rule).
+  const pm2Filter = `${parsePm2List.toString()}\nlet s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let l=[];try{l=parsePm2List(s)}catch{}` +
     `for(const p of l.filter(p=>p.name===process.argv[1]))console.log("PM2 "+JSON.stringify({pid:p.pid,status:p.pm2_env&&p.pm2_env.status,` +
     `uptime:p.pm2_env&&p.pm2_env.pm_uptime,restarts:p.pm2_env&&p.pm2_env.restart_time,cpu:p.monit&&p.monit.cpu,memory:p.monit&&p.monit.memory}))})`;
   const probe = `const t=Date.now();fetch(process.argv[1],{signal:AbortSignal.timeout(5000)}).then(async r=>console.log("HEALTH "+r.status+" "+(Date.now()-t)+" "+` +
@@ -135,12 +136,10 @@ async function main(): Promise<void> {
   const root = await rootOf(stack);
   const app = cfg["app:name"]?.value ?? "blue-video-backend";
   const healthUrl = out.healthUrl || `http://127.0.0.1:${cfg["app:port"]?.value ?? "3000"}${cfg["app:healthPath"]?.value ?? "/health"}`;
-  const recordedHosts = out.hosts ? (JSON.parse(out.hosts) as Record<string, { releaseId?: string }>) : undefined;
   const hosts = await hostsOf(stack);
   const statuses = await Promise.all(hosts.map(async (h) => {
     const r = await sshToStack(stack, statusScript(layout(root), app, healthUrl), h);
-    const recorded = recordedHosts ? recordedHosts[h.label]?.releaseId ?? "" : out.releaseId ?? "";
-    const s = parseStatus(h.label, r.stdout, recorded, f.stack as string, Date.now(), recordedHosts ? h.label : undefined);
+    const s = parseStatus(h.label, r.stdout, recordedFor(out, h).releaseId, f.stack as string, Date.now(), h.fleet ? h.label : undefined);
     if (r.status !== 0 && r.stdout.trim() === "") s.problems.unshift(`ssh: ${h.label} did not answer: ${r.stderr.trim() || r.error?.message}`);
     return s;
   }));

@@ -74,6 +74,29 @@ function appEnv(s, releaseDir, port) {
 }
 
 /**
+ * PM2's process list from the output of `pm2 jlist`: the one line that is a JSON array. PM2 can
+ * print other lines before or after it on stdout ("[PM2] Spawning PM2 daemon" when no daemon ran;
+ * ">>>> In-memory PM2 is out-of-date, do: $ pm2 update" when the CLI and the daemon differ in
+ * version, printed asynchronously, so on either side). Empty output reads as no process; output
+ * with no list throws. Self-contained: npm run status runs its source on the VPS (ops/status.ts).
+ * @param {string} text
+ * @returns {any[]}
+ */
+function parsePm2List(text) {
+  if (text.trim() === "") return [];
+  for (const line of text.split("\n")) {
+    if (!line.trimStart().startsWith("[")) continue;
+    try {
+      const list = JSON.parse(line);
+      if (Array.isArray(list)) return list;
+    } catch {
+      // a line like "[PM2] Spawning PM2 daemon": not the list
+    }
+  }
+  throw new Error("pm2 jlist printed no process list: " + JSON.stringify(text.slice(0, 300)));
+}
+
+/**
  * The health rule, the one every check uses (preflight, the live check, promote, the smoke check,
  * the demo): status 200, and when the body is JSON with a `release` field, it names `want`.
  * @param {number} status
@@ -452,7 +475,7 @@ function pm2StartOrReload(pm2Bin, ecosystem, app) {
   require(path.join(dir, "lib", "binaries", "CLI.js"));
 }
 
-module.exports = { concurrentReload, TREE_CACHE, treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
+module.exports = { concurrentReload, parsePm2List, TREE_CACHE, treeRecord, treeDigest, treeRecordsOf, readEnvFile, appEnv, isHealthy, parseRevisions, formatRevision, previousOf, pollHealth, parseDotenv, formatEnvFile, notification };
 
 // --- the command line ---------------------------------------------------------------------
 const USAGE = "usage: node deploy-helper.js ECOSYSTEM exec RELEASE_DIR [PORT] -- CMD... | health URL RELEASE_ID SECONDS [PID [SETTLE]] | " +
@@ -610,8 +633,14 @@ if (require.main === module) {
     }
     case "pm2-app": {
       // pm2-app NAME: `MODE CWD` of the PM2 app NAME (from pm2 jlist on stdin), or `none`.
-      const list = JSON.parse(fs.readFileSync(0, "utf8") || "[]");
-      const app = (Array.isArray(list) ? list : []).find((p) => p && p.name === args[0]);
+      let list;
+      try {
+        list = parsePm2List(fs.readFileSync(0, "utf8"));
+      } catch (e) {
+        console.error(`error: ${/** @type {Error} */ (e).message}`);
+        process.exit(1);
+      }
+      const app = list.find((p) => p && p.name === args[0]);
       console.log(app ? `${app.pm2_env?.exec_mode ?? "unknown"} ${app.pm2_env?.pm_cwd ?? ""}` : "none");
       break;
     }

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { concurrentReload, formatRevision, isHealthy, notification, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
+import { concurrentReload, formatRevision, isHealthy, parsePm2List, notification, parseRevisions, pollHealth, previousOf } from "./deploy-helper";
 
 describe("deploy helper", () => {
   let srv: Server;
@@ -24,6 +24,22 @@ describe("deploy helper", () => {
     base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
   });
   after(() => srv.close());
+
+  it("reads pm2 jlist's process list around the lines PM2 prints before or after it", () => {
+    const list = [{ name: "api", pm2_env: { exec_mode: "cluster_mode", pm_cwd: "/srv/api/current" } }];
+    const json = JSON.stringify(list);
+    // PM2's CLI prints its version warning asynchronously (lib/binaries/CLI.js beginCommandProcessing):
+    // before or after the list, which jlist writes without a newline.
+    const outOfDate = "\n>>>> In-memory PM2 is out-of-date, do:\n>>>> $ pm2 update\nIn memory PM2 version: 5.4.3\nLocal PM2 version: 6.0.14\n\n";
+    const spawning = "[PM2] Spawning PM2 daemon with pm2_home=/home/deploy/.pm2\n[PM2] PM2 Successfully daemonized\n";
+    for (const text of [json, `${json}\n`, outOfDate + json, json + outOfDate, spawning + json, spawning + outOfDate + json]) {
+      assert.deepEqual(parsePm2List(text), list, JSON.stringify(text));
+    }
+    assert.deepEqual(parsePm2List(""), []);
+    assert.deepEqual(parsePm2List("[]"), []);
+    assert.throws(() => parsePm2List("[PM2][ERROR] Daemon not launched\n"), /pm2 jlist printed no process list: .*Daemon not launched/);
+    assert.throws(() => parsePm2List('{"not":"a list"}'), /no process list/);
+  });
 
   it("the health rule: 200, and a JSON release, when there is one, naming the release", () => {
     assert.equal(isHealthy(200, '{"release":"abc"}', "abc"), true);

@@ -303,11 +303,12 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
       writeFileSync(path.join(ol.current, ".env"), 'DATABASE_URL="file:/srv/old.db"\nexport GREETING=hello # from the old flow\n');
       return ol;
     };
-    const jlist = (mode: string, cwd: string) => {
+    const jlist = (mode: string, cwd: string, before = "") => {
       const f = path.join(tmp, "jlist.json");
-      writeFileSync(f, JSON.stringify([{ name: "app", pm2_env: { exec_mode: mode, pm_cwd: cwd } }]));
+      writeFileSync(f, before + JSON.stringify([{ name: "app", pm2_env: { exec_mode: mode, pm_cwd: cwd } }]));
       return f;
     };
+    const outOfDate = "\n>>>> In-memory PM2 is out-of-date, do:\n>>>> $ pm2 update\nIn memory PM2 version: 5.4.3\nLocal PM2 version: 6.0.14\n\n";
     const run = (ol: ReturnType<typeof layout>, jl: string) => {
       const text = ["set -euo pipefail", assignments({ ...layoutVars(ol), HEALTH_PATH: "/health", MAX_ENTRIES: DEFAULT_MAX_ENTRIES }), RELEASE_LIB,
         `takeover "$ROOT" "$CURRENT" "$RELEASES" app`].join("\n");
@@ -340,14 +341,28 @@ describe("release phases (release.lib.sh), for real in a temp dir", () => {
         ["fork_mode", "", /PM2 runs app in fork_mode .*cannot switch to without a restart\. Nothing was changed/],
         ["cluster_mode", "/srv/elsewhere", /PM2 runs an app named app from \/srv\/elsewhere, not from .*; nothing was changed/],
       ] as const) {
-        const ol = oldRoot();
-        const r = run(ol, jlist(mode, cwd || ol.current));
-        assert.equal(r.status, 1, r.stdout);
-        assert.match(r.stderr, expected);
-        assert.ok(!existsSync(ol.takeoverEnv));
-        assert.equal(readFileSync(path.join(ol.current, "dist", "server.js"), "utf8"), "// the old build\n");
-        assert.throws(() => readlinkSync(ol.current), "current is still the folder");
+        for (const before of ["", outOfDate]) {
+          const ol = oldRoot();
+          const r = run(ol, jlist(mode, cwd || ol.current, before));
+          assert.equal(r.status, 1, r.stdout);
+          assert.match(r.stderr, expected);
+          assert.ok(!existsSync(ol.takeoverEnv));
+          assert.equal(readFileSync(path.join(ol.current, "dist", "server.js"), "utf8"), "// the old build\n");
+          assert.throws(() => readlinkSync(ol.current), "current is still the folder");
+        }
       }
+    });
+
+    it("refuses, changing nothing, when PM2's process list cannot be read", () => {
+      const ol = oldRoot();
+      const f = path.join(tmp, "jlist-garbage.txt");
+      writeFileSync(f, "[PM2][ERROR] Permission denied\n");
+      const r = run(ol, f);
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(r.stderr, /pm2 jlist printed no process list/);
+      assert.match(r.stderr, /takeover: could not read PM2's process list; nothing was changed\. Run pm2 jlist on the VPS/);
+      assert.ok(!existsSync(ol.takeoverEnv));
+      assert.throws(() => readlinkSync(ol.current), "current is still the folder");
     });
   });
 
