@@ -29,21 +29,34 @@ describe("npm run status", () => {
     assertValidBash(statusScript(layout("/srv/api"), "api's app", "http://127.0.0.1:3000/health"), "status");
   });
 
-  it("its remote script reads PM2's list when PM2 prints a version warning around it", () => {
+  // statusScript run here with a `pm2` on PATH that prints TEXT for jlist, read by parseStatus.
+  const statusWithPm2 = (text: string) => {
     const dir = mkdtempSync(path.join(tmpdir(), "status-"));
     try {
-      const proc = { name: "api", pid: 4242, pm2_env: { status: "online", pm_uptime: now - 1000, restart_time: 0 }, monit: { cpu: 1, memory: 2 ** 20 } };
-      const warning = "\n>>>> In-memory PM2 is out-of-date, do:\n>>>> $ pm2 update\nIn memory PM2 version: 5.4.3\nLocal PM2 version: 6.0.14\n\n";
-      writeFileSync(path.join(dir, "list"), `${warning}${JSON.stringify([proc, { ...proc, name: "other" }])}${warning}`);
+      writeFileSync(path.join(dir, "list"), text);
       writeFileSync(path.join(dir, "pm2"), `#!/usr/bin/env bash\ncat ${JSON.stringify(path.join(dir, "list"))}\n`);
       chmodSync(path.join(dir, "pm2"), 0o755);
       const r = spawnSync("bash", ["-c", statusScript(layout(path.join(dir, "root")), "api", "http://127.0.0.1:9/health")],
         { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
-      const s = parseStatus("h:22", r.stdout, "", "prod", now);
-      assert.deepEqual(s.processes.map((p) => p.pid), [4242], r.stdout + r.stderr);
+      return { s: parseStatus("h:22", r.stdout, "", "prod", now), out: r.stdout + r.stderr };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  it("its remote script reads PM2's list when PM2 prints a version warning around it", () => {
+    const proc = { name: "api", pid: 4242, pm2_env: { status: "online", pm_uptime: now - 1000, restart_time: 0 }, monit: { cpu: 1, memory: 2 ** 20 } };
+    const warning = "\n>>>> In-memory PM2 is out-of-date, do:\n>>>> $ pm2 update\nIn memory PM2 version: 5.4.3\nLocal PM2 version: 6.0.14\n\n";
+    const { s, out } = statusWithPm2(`${warning}${JSON.stringify([proc, { ...proc, name: "other" }])}${warning}`);
+    assert.deepEqual(s.processes.map((p) => p.pid), [4242], out);
+    assert.equal(s.pm2Error, "");
+  });
+
+  it("says so when PM2's list cannot be read, instead of 'no process'", () => {
+    const { s, out } = statusWithPm2("[PM2][ERROR] Permission denied\n");
+    assert.deepEqual(s.processes, [], out);
+    assert.ok(s.problems.some((p) => /^pm2: could not read PM2's process list on h:22 \(pm2 jlist printed no process list: .*Permission denied.*\); run pm2 jlist there/.test(p)), s.problems.join("\n"));
+    assert.ok(!s.problems.some((p) => /no process of the app runs/.test(p)));
   });
 
   it("reads processes, health, disk, the holder and the activations, newest first", () => {

@@ -32,6 +32,8 @@ export interface HostStatus {
   /** Who holds the lock or the lease right now ("" when no one). */
   holder: string;
   activations: Revision[];
+  /** Why PM2's process list could not be read ("" when it was). */
+  pm2Error: string;
   /** What is wrong, each with its fix; empty when all is well. */
   problems: string[];
 }
@@ -39,7 +41,7 @@ export interface HostStatus {
 /** The script run on a host: one `KEY value` line per fact. Pure. */
 export function statusScript(l: Layout, app: string, healthUrl: string): string {
   // The process list is read by deploy-helper's parsePm2List, its source sent along (one rule).
-  const pm2Filter = `${parsePm2List.toString()}\nlet s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let l=[];try{l=parsePm2List(s)}catch{}` +
+  const pm2Filter = `${parsePm2List.toString()}\nlet s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let l=[];try{l=parsePm2List(s)}catch(e){console.log("PM2ERR "+e.message.replace(/\\n/g," "))}` +
     `for(const p of l.filter(p=>p.name===process.argv[1]))console.log("PM2 "+JSON.stringify({pid:p.pid,status:p.pm2_env&&p.pm2_env.status,` +
     `uptime:p.pm2_env&&p.pm2_env.pm_uptime,restarts:p.pm2_env&&p.pm2_env.restart_time,cpu:p.monit&&p.monit.cpu,memory:p.monit&&p.monit.memory}))})`;
   const probe = `const t=Date.now();fetch(process.argv[1],{signal:AbortSignal.timeout(5000)}).then(async r=>console.log("HEALTH "+r.status+" "+(Date.now()-t)+" "+` +
@@ -59,7 +61,7 @@ export function statusScript(l: Layout, app: string, healthUrl: string): string 
 export function parseStatus(host: string, text: string, recorded: string, stackName: string, now = Date.now(), fleetHost?: string): HostStatus {
   const s: HostStatus = {
     host, live: "", recorded, drift: false, processes: [], health: { answer: "0 no answer", ms: 0, ok: false },
-    disk: { availableMb: 0, totalMb: 0 }, holder: "", activations: [], problems: [],
+    disk: { availableMb: 0, totalMb: 0 }, holder: "", activations: [], pm2Error: "", problems: [],
   };
   const revs: string[] = [];
   for (const line of text.split("\n")) {
@@ -73,6 +75,8 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
         uptimeSeconds: p.uptime ? Math.max(0, Math.round((now - Number(p.uptime)) / 1000)) : 0,
         restarts: Number(p.restarts ?? 0), cpu: Number(p.cpu ?? 0), memoryMb: Math.round(Number(p.memory ?? 0) / 2 ** 20),
       });
+    } else if (key === "PM2ERR") {
+      s.pm2Error = rest;
     } else if (key === "HEALTH") {
       const m = /^(\d+) (\d+) ?(.*)$/.exec(rest);
       if (m) s.health = { answer: `${m[1]} ${m[3]}`, ms: Number(m[2]), ok: false };
@@ -92,7 +96,8 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
   }
   if (!s.health.ok) s.problems.push(`unhealthy: ${host} answers ${s.health.answer} for release ${s.live || "(none)"}`);
   const down = s.processes.filter((p) => p.status !== "online");
-  if (s.processes.length === 0) s.problems.push(`pm2: no process of the app runs on ${host}`);
+  if (s.pm2Error) s.problems.push(`pm2: could not read PM2's process list on ${host} (${s.pm2Error}); run pm2 jlist there to see why`);
+  else if (s.processes.length === 0) s.problems.push(`pm2: no process of the app runs on ${host}`);
   else if (down.length > 0) s.problems.push(`pm2: ${down.length} of ${s.processes.length} processes are not online (${down.map((p) => p.status).join(", ")})`);
   return s;
 }
