@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     name,
     outputs: await outputsOf(stack),
     kept: () => keptEverywhere(stack),
-    fleet: (await hostsOf(stack)).length > 1,
+    fleet: (await hostsOf(stack))[0].fleet,
   }, typeof f.to === "string" ? f.to : undefined);
   if (plan.kind === "nothing") {
     console.log(plan.message);

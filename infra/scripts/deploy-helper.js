@@ -456,7 +456,7 @@ function pm2StartOrReload(pm2Bin, ecosystem, app) {
     dir = path.dirname(path.dirname(fs.realpathSync(pm2Bin)));
     if (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).name === "pm2") api = require(path.join(dir, "lib", "API.js"));
   } catch {
-    api = null;
+    // not a pm2 package (a version manager's shim): PM2's CLI runs as is, below
   }
   if (typeof api?.prototype?._operate !== "function" || !fs.existsSync(path.join(dir, "lib", "binaries", "CLI.js"))) {
     const r = require("child_process").spawnSync(pm2Bin, args, { stdio: "inherit" });

@@ -119,7 +119,7 @@ takeover() {
   local root="$1" current="$2" releases="$3" app="$4" found mode cwd id keys
   [ -d "$current" ] && [ ! -L "$current" ] || return 0
   found="$(pm2 jlist 2>/dev/null | node "$HELPER" "$ECOSYSTEM" pm2-app "$app")" ||
-    fail "takeover: could not read PM2's process list; nothing was changed. Run pm2 jlist on the VPS as $(id -un) to see why (a line 'In-memory PM2 is out-of-date' is harmless; pm2 update clears it)"
+    fail "takeover: could not read PM2's process list; nothing was changed. Run pm2 jlist on the VPS as $(id -un) to see why"
   mode="${found%% *}"
   cwd="${found#* }"
   case "$mode" in
