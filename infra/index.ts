@@ -6,7 +6,7 @@ import { GeneratedSecrets } from "./components/generatedSecrets";
 import { GithubSecrets } from "./components/githubSecrets";
 import { HostLayout } from "./components/hostLayout";
 import { announcePlan } from "./plan";
-import { liveOutputs, uploadTokenFor } from "./live";
+import { liveStack, uploadTokenFor } from "./live";
 import { Pm2Ecosystem } from "./components/pm2Ecosystem";
 import { FleetRelease, hostSlug } from "./components/fleet";
 import { Notifier } from "./components/notifier";
@@ -23,7 +23,7 @@ const target = releaseTarget(cfg.app);
 const id = target.releaseId;
 const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
 const origin = provenanceFor(cfg.app.provenance, id);
-const live = liveOutputs();
+const live = liveStack();
 const generated = cfg.app.generatedSecrets.length === 0 ? undefined
   : new GeneratedSecrets("generated", { names: cfg.app.generatedSecrets });
 const appEnv = generated ? pulumi.all([cfg.app.env, generated.values]).apply(([e, g]) => ({ ...e, ...g })) : cfg.app.env;

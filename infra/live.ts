@@ -1,11 +1,91 @@
-// What the stack recorded last time, read through a StackReference to the stack itself: the
-// preview compares against it (plan.ts), and the upload is keyed on it (uploadTokenFor).
+// What the stack recorded last time (its outputs): the preview compares against it (plan.ts), and
+// the upload is keyed on it (uploadTokenFor). Read from the state backend by the engine's builtin
+// `pulumi:pulumi:readStackOutputs`, the read a StackReference makes, but as an invoke the program
+// can retry. A file backend (file://, this project's default .state) rewrites the checkpoint's
+// sidecar `<stack>.json.attrs` in place on every save (gocloud.dev fileblob setAttrs: create,
+// then write), and this stack saves its checkpoint while its own program runs: a read that lands
+// in between fails with "failed to load checkpoint: EOF". As a StackReference resource that read
+// failed the whole `up` (CI saw it, one read in a few hundred).
 import * as pulumi from "@pulumi/pulumi";
 
-export function liveOutputs(): pulumi.StackReference {
-  return new pulumi.StackReference("live-outputs", {
-    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-  });
+const READ = "pulumi:pulumi:readStackOutputs";
+/** 6 tries, 0.1 s doubling between them: 3.1 s at most before the error. */
+export const READ_ATTEMPTS = 6;
+const FIRST_PAUSE_MS = 100;
+
+export type Invoke = (token: string, args: Record<string, unknown>) => Promise<Record<string, unknown> | undefined>;
+
+export interface Recorded {
+  /** Each output's plain value. */
+  values: Record<string, unknown>;
+  /** The outputs the stack keeps secret (whole or in part), sorted. */
+  secret: string[];
+}
+
+/** The stack's outputs as `getOutput(key)`, undefined for a key it does not have (a new stack). */
+export interface LiveStack {
+  getOutput(key: string): pulumi.Output<unknown>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Reads what stack `name` recorded, trying again on any failure (a checkpoint being saved, a
+ * backend that did not answer); after READ_ATTEMPTS tries the error names the stack and the cause.
+ */
+export async function readRecorded(name: string, invoke: Invoke, pause: (ms: number) => Promise<void> = sleep): Promise<Recorded> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const got = await invoke(READ, { name });
+      return recordedFrom(got);
+    } catch (e) {
+      if (attempt >= READ_ATTEMPTS) {
+        throw new pulumi.RunError(`could not read what stack ${name} recorded last time (${attempt} tries): ` +
+          `${(e as Error).message}. Nothing was changed; run pulumi again, and if it fails the same way, ` +
+          `check that its state backend (PULUMI_BACKEND_URL) is readable`);
+      }
+      await pause(FIRST_PAUSE_MS * 2 ** (attempt - 1));
+    }
+  }
+}
+
+/** The invoke's answer (`outputs`, `secretOutputNames`) as plain values and the names of secret ones. */
+export function recordedFrom(got: Record<string, unknown> | undefined): Recorded {
+  const outputs = (got?.outputs ?? {}) as Record<string, unknown>;
+  const secret = new Set(Array.isArray(got?.secretOutputNames) ? got.secretOutputNames.map(String) : []);
+  const values: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(outputs)) {
+    const plain = unwrapSecrets(value);
+    if (plain.secret) secret.add(key);
+    values[key] = plain.value;
+  }
+  return { values, secret: [...secret].sort() };
+}
+
+/** A value with the SDK's secret wrappers (nested ones included) taken off, and whether it had any. */
+function unwrapSecrets(value: unknown): { value: unknown; secret: boolean } {
+  if (pulumi.runtime.isRpcSecret(value)) {
+    return { value: unwrapSecrets(pulumi.runtime.unwrapRpcSecret(value)).value, secret: true };
+  }
+  if (Array.isArray(value)) {
+    const items = value.map(unwrapSecrets);
+    return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+  }
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)] as const);
+    return { value: Object.fromEntries(entries.map(([k, v]) => [k, v.value])), secret: entries.some(([, v]) => v.secret) };
+  }
+  return { value, secret: false };
+}
+
+/** This stack's last outputs, read once per run; a secret output stays secret. */
+export function liveStack(invoke: Invoke = pulumi.runtime.invoke): LiveStack {
+  const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+  const recorded = readRecorded(name, invoke);
+  return {
+    getOutput: (key) => pulumi.output(recorded).apply((r) =>
+      r.secret.includes(key) ? pulumi.secret(r.values[key]) : r.values[key]),
+  };
 }
 
 /**
@@ -14,7 +94,7 @@ export function liveOutputs(): pulumi.StackReference {
  * Until then, a new one on every `up`: an upload that is in the state but gone from the VPS (a
  * wiped or rebuilt server, a cleaned folder) is sent again by the next `up`, never stuck.
  */
-export function uploadTokenFor(live: pulumi.StackReference, releaseId: string, fleetHost?: string): pulumi.Output<string> {
+export function uploadTokenFor(live: LiveStack, releaseId: string, fleetHost?: string): pulumi.Output<string> {
   const recorded: pulumi.Output<unknown[]> = fleetHost === undefined
     ? pulumi.all([live.getOutput("releaseId"), live.getOutput("uploadToken")])
     // A fleet keys each host's upload on what that host runs (the stack's `hosts` output).

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { LiveStack } from "./live";
 import { ecosystemLine, envLine, hostLines, LiveOutputs, migrationsLine, PlannedRelease, releaseLine } from "./planLines";
 
 export interface PlanArgs {
@@ -16,7 +17,7 @@ export interface PlanArgs {
  * from live.ts) against the planned values. Each line is printed on its own,
  * so a value unknown in a preview (a generated secret) only silences its own line.
  */
-export function announcePlan(live: pulumi.StackReference, args: PlanArgs): void {
+export function announcePlan(live: LiveStack, args: PlanArgs): void {
   const out = <T>(key: keyof LiveOutputs) => live.getOutput(key) as pulumi.Output<T | undefined>;
   const say = (line: string | undefined) => {
     if (line) void pulumi.log.info(line);

@@ -3,7 +3,7 @@
 // stack's last outputs and the planned values in, lines out. Never a value of app:env.
 import type { Provenance } from "./config";
 
-/** The stack's last outputs, read back through a StackReference to itself (absent on a new stack). */
+/** The stack's last outputs, read back from its own state (live.ts; absent on a new stack). */
 export interface LiveOutputs {
   releaseId?: string;
   ecosystemHash?: string;

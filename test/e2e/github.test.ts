@@ -80,6 +80,7 @@ describe("GitHub secrets and generated app secrets", { timeout: 10 * 60 * 1000 }
   });
 
   it("keeps the generated value, the CI secrets and the token out of state and output", async () => {
+    assert.ok(jwt, "the generated JWT_SECRET of the test before is needed to look for it");
     const exported = stack.pulumi(["stack", "export", "-s", stack.name]);
     assert.equal(exported.status, 0, exported.stderr);
     for (const secret of [jwt, "ci-passphrase", TOKEN, vps.privateKey.split("\n")[1]]) {
