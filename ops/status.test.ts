@@ -29,15 +29,20 @@ describe("npm run status", () => {
     assertValidBash(statusScript(layout("/srv/api"), "api's app", "http://127.0.0.1:3000/health"), "status");
   });
 
-  // statusScript run here with a `pm2` on PATH that prints TEXT for jlist, read by parseStatus.
-  const statusWithPm2 = (text: string) => {
+  // statusScript run here with a `pm2` on PATH that prints TEXT for jlist (none: no pm2 at all, only
+  // node and the system's tools on PATH), read by parseStatus.
+  const statusWithPm2 = (text: string | undefined) => {
     const dir = mkdtempSync(path.join(tmpdir(), "status-"));
     try {
-      writeFileSync(path.join(dir, "list"), text);
-      writeFileSync(path.join(dir, "pm2"), `#!/usr/bin/env bash\ncat ${JSON.stringify(path.join(dir, "list"))}\n`);
-      chmodSync(path.join(dir, "pm2"), 0o755);
+      writeFileSync(path.join(dir, "list"), text ?? "");
+      if (text !== undefined) {
+        writeFileSync(path.join(dir, "pm2"), `#!/usr/bin/env bash\ncat ${JSON.stringify(path.join(dir, "list"))}\n`);
+        chmodSync(path.join(dir, "pm2"), 0o755);
+      }
+      const PATH = text !== undefined ? `${dir}:${process.env.PATH}` : `${dir}:${path.dirname(process.execPath)}:/usr/bin:/bin`;
+      assert.equal(spawnSync("bash", ["-c", "command -v pm2"], { env: { PATH } }).status === 0, text !== undefined, "pm2 on PATH as the test means");
       const r = spawnSync("bash", ["-c", statusScript(layout(path.join(dir, "root")), "api", "http://127.0.0.1:9/health")],
-        { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+        { encoding: "utf8", env: { ...process.env, PATH } });
       return { s: parseStatus("h:22", r.stdout, "", "prod", now), out: r.stdout + r.stderr };
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -56,6 +61,13 @@ describe("npm run status", () => {
     const { s, out } = statusWithPm2("[PM2][ERROR] Permission denied\n");
     assert.deepEqual(s.processes, [], out);
     assert.ok(s.problems.some((p) => /^pm2: could not read PM2's process list on h:22 \(pm2 jlist printed no process list: .*Permission denied.*\); run pm2 jlist there/.test(p)), s.problems.join("\n"));
+    assert.ok(!s.problems.some((p) => /no process of the app runs/.test(p)));
+  });
+
+  it("says so when pm2 is not on PATH over SSH, with where the fix is", () => {
+    const { s, out } = statusWithPm2(undefined);
+    assert.deepEqual(s.processes, [], out);
+    assert.ok(s.problems.some((p) => /^pm2: could not read PM2's process list on h:22 \(pm2 is not on PATH for \S+ in non-interactive SSH sessions\); npm run doctor names the fix$/.test(p)), s.problems.join("\n"));
     assert.ok(!s.problems.some((p) => /no process of the app runs/.test(p)));
   });
 

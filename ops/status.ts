@@ -38,6 +38,8 @@ export interface HostStatus {
   problems: string[];
 }
 
+const PM2_NOT_ON_PATH = "pm2 is not on PATH";
+
 /** The script run on a host: one `KEY value` line per fact. Pure. */
 export function statusScript(l: Layout, app: string, healthUrl: string): string {
   // The process list is read by deploy-helper's parsePm2List, its source sent along (one rule).
@@ -48,7 +50,8 @@ export function statusScript(l: Layout, app: string, healthUrl: string): string 
     `(await r.text()).slice(0,300).replace(/\\n/g," "))).catch(e=>console.log("HEALTH 0 "+(Date.now()-t)+" "+e.message))`;
   return [
     `printf 'LIVE %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)" 2>/dev/null)"`,
-    `pm2 jlist 2>/dev/null | node -e ${quote(pm2Filter)} ${quote(app)}`,
+    `if command -v pm2 >/dev/null 2>&1; then pm2 jlist 2>/dev/null | node -e ${quote(pm2Filter)} ${quote(app)}; ` +
+      `else printf 'PM2ERR %s\\n' "${PM2_NOT_ON_PATH} for $(id -un) in non-interactive SSH sessions"; fi`,
     `node -e ${quote(probe)} ${quote(healthUrl)}`,
     `df -Pk ${quote(l.root)} 2>/dev/null | awk 'NR == 2 { print "DISK " $4 " " $2 }'`,
     `if [ -s ${quote(l.lockOwner)} ]; then printf 'LOCK %s\\n' "$(head -n 1 ${quote(l.lockOwner)})"; fi`,
@@ -96,7 +99,10 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
   }
   if (!s.health.ok) s.problems.push(`unhealthy: ${host} answers ${s.health.answer} for release ${s.live || "(none)"}`);
   const down = s.processes.filter((p) => p.status !== "online");
-  if (s.pm2Error) s.problems.push(`pm2: could not read PM2's process list on ${host} (${s.pm2Error}); run pm2 jlist there to see why`);
+  if (s.pm2Error) {
+    const fix = s.pm2Error.startsWith(PM2_NOT_ON_PATH) ? "npm run doctor names the fix" : "run pm2 jlist there to see why";
+    s.problems.push(`pm2: could not read PM2's process list on ${host} (${s.pm2Error}); ${fix}`);
+  }
   else if (s.processes.length === 0) s.problems.push(`pm2: no process of the app runs on ${host}`);
   else if (down.length > 0) s.problems.push(`pm2: ${down.length} of ${s.processes.length} processes are not online (${down.map((p) => p.status).join(", ")})`);
   return s;
