@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { Invoke, liveStack, READ_ATTEMPTS, readRecorded, recordedFrom } from "./live";
+import { CHECKPOINT_BEING_SAVED, Invoke, liveStack, READ_ATTEMPTS, readRecorded, recordedFrom, retryRead } from "./live";
 
 const secret = (value: unknown) => ({ [pulumi.runtime.specialSigKey]: pulumi.runtime.specialSecretSig, value });
 const EOF = "failed to load checkpoint: EOF";
@@ -70,6 +70,41 @@ describe("reading what the stack recorded", () => {
   it("reads a new stack (no outputs, no answer) as empty", () => {
     assert.deepEqual(recordedFrom({ outputs: {}, secretOutputNames: [] }), { values: {}, secret: [] });
     assert.deepEqual(recordedFrom(undefined), { values: {}, secret: [] });
+  });
+});
+
+describe("a read that lands in a checkpoint save", () => {
+  const noPause = async () => undefined;
+  const failing = (messages: string[], answer = "read") => {
+    let calls = 0;
+    return { read: async () => (calls < messages.length ? Promise.reject(new Error(messages[calls++])) : (calls++, answer)), calls: () => calls };
+  };
+
+  it("is told by the texts the engine and the CLI fail with, and nothing else", () => {
+    for (const text of [
+      "invocation of pulumi:pulumi:readStackOutputs returned an error: failed to load checkpoint: EOF",
+      "code: 255\n stdout: \n stderr: error: failed to load checkpoint: unexpected EOF\n",
+      "code: 255\n stdout: \n stderr: error: EOF\n",
+    ]) assert.match(text, CHECKPOINT_BEING_SAVED);
+    for (const text of [
+      "error: incorrect passphrase",
+      "error: no stack named 'prod' found",
+      "error: failed to load checkpoint: unexpected end of JSON input",
+      "error: EOF while reading the artifact",
+    ]) assert.doesNotMatch(text, CHECKPOINT_BEING_SAVED);
+  });
+
+  it("is tried again while the predicate holds, and any other error is thrown at once", async () => {
+    const race = (e: Error) => CHECKPOINT_BEING_SAVED.test(e.message);
+    const twice = failing(["stderr: error: EOF", "failed to load checkpoint: EOF"]);
+    assert.equal(await retryRead(twice.read, race, noPause), "read");
+    assert.equal(twice.calls(), 3);
+    const wrong = failing(["error: incorrect passphrase"]);
+    await assert.rejects(retryRead(wrong.read, race, noPause), /incorrect passphrase/);
+    assert.equal(wrong.calls(), 1);
+    const stuck = failing(Array(10).fill("failed to load checkpoint: EOF"));
+    await assert.rejects(retryRead(stuck.read, race, noPause), /failed to load checkpoint: EOF/);
+    assert.equal(stuck.calls(), READ_ATTEMPTS);
   });
 });
 

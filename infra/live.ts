@@ -30,22 +30,39 @@ export interface LiveStack {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
+ * What a read of a file backend's state fails with when it lands in a save of that stack's
+ * checkpoint: "failed to load checkpoint: EOF" (the program's read, `pulumi stack output`,
+ * `pulumi config`), or a bare "error: EOF" line (`pulumi stack ls`).
+ */
+export const CHECKPOINT_BEING_SAVED = /failed to load checkpoint: (unexpected )?EOF|(^|\s)error: (unexpected )?EOF$/m;
+
+/**
+ * `read()`, tried again while `retryIf` holds for its error: READ_ATTEMPTS tries in all, 0.1 s
+ * doubling between them (3.1 s at most). The last error is thrown as it is.
+ */
+export async function retryRead<T>(read: () => Promise<T>, retryIf: (e: Error) => boolean, pause: (ms: number) => Promise<void> = sleep): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      if (attempt >= READ_ATTEMPTS || !retryIf(error)) throw error;
+      await pause(FIRST_PAUSE_MS * 2 ** (attempt - 1));
+    }
+  }
+}
+
+/**
  * Reads what stack `name` recorded, trying again on any failure (a checkpoint being saved, a
  * backend that did not answer); after READ_ATTEMPTS tries the error names the stack and the cause.
  */
-export async function readRecorded(name: string, invoke: Invoke, pause: (ms: number) => Promise<void> = sleep): Promise<Recorded> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const got = await invoke(READ, { name });
-      return recordedFrom(got);
-    } catch (e) {
-      if (attempt >= READ_ATTEMPTS) {
-        throw new pulumi.RunError(`could not read what stack ${name} recorded last time (${attempt} tries): ` +
-          `${(e as Error).message}. Nothing was changed; run pulumi again, and if it fails the same way, ` +
-          `check that its state backend (PULUMI_BACKEND_URL) is readable`);
-      }
-      await pause(FIRST_PAUSE_MS * 2 ** (attempt - 1));
-    }
+export async function readRecorded(name: string, invoke: Invoke, pause?: (ms: number) => Promise<void>): Promise<Recorded> {
+  try {
+    return recordedFrom(await retryRead(() => invoke(READ, { name }), () => true, pause));
+  } catch (e) {
+    throw new pulumi.RunError(`could not read what stack ${name} recorded last time (${READ_ATTEMPTS} tries): ` +
+      `${(e as Error).message}. Nothing was changed; run pulumi again, and if it fails the same way, ` +
+      `check that its state backend (PULUMI_BACKEND_URL) is readable`);
   }
 }
 

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { sha256File } from "../infra/artifact";
 import { planPromotion } from "./decide";
-import { askHealthEverywhere, openStack, outputsOf, parseFlags, projectRoot, runCli, upWithRelease, UsageError } from "./stacks";
+import { askHealthEverywhere, configOf, openStack, outputsOf, parseFlags, projectRoot, readingState, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });
@@ -16,12 +16,12 @@ async function main(): Promise<void> {
   if (f.from === f.to) throw new UsageError("--from and --to name the same stack");
   const s1 = await openStack(f.from);
   const out1 = await outputsOf(s1);
-  const cfg1 = await s1.getAllConfig();
+  const cfg1 = await configOf(s1);
   const artifactPath = typeof f.artifact === "string" ? path.resolve(process.env.INIT_CWD ?? process.cwd(), f.artifact)
     : cfg1["app:artifact"]?.value ? path.resolve(projectRoot, cfg1["app:artifact"].value) : "";
   const s2 = await openStack(f.to);
   const plan = await planPromotion(
-    { name: f.from, outputs: out1, lastUpdate: async () => (await s1.history(1))[0], health: () => askHealthEverywhere(s1, out1.healthUrl, out1.releaseId) },
+    { name: f.from, outputs: out1, lastUpdate: async () => (await readingState(() => s1.history(1)))[0], health: () => askHealthEverywhere(s1, out1.healthUrl, out1.releaseId) },
     { name: f.to, outputs: await outputsOf(s2) },
     { path: artifactPath, sha256: artifactPath && existsSync(artifactPath) ? sha256File(artifactPath) : undefined },
   );

@@ -9,7 +9,7 @@ import { parseRevisions } from "../infra/scripts/deploy-helper";
 import { quote } from "../infra/shell";
 import { planRestore, parseBackups } from "./decide";
 import { keptReleases } from "./releases";
-import { askHealth, healthy, hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, upWithRelease, UsageError } from "./stacks";
+import { askHealth, configOf, healthy, hostsOf, openStack, rootOf, outputsOf, parseFlags, runCli, sshToStack, upWithRelease, UsageError } from "./stacks";
 
 /** Puts BACKUP back with the app stopped, under the deploy lock; restarts the app when MATCH is live. Pure. */
 export function restoreScript(root: string, app: string, backup: string, match: string, command: string, lockTimeout: number): string {
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["stack", "backup"], flags: ["yes"] });
   if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run restore -- --stack staging [--backup NAME] [--yes])");
   const stack = await openStack(f.stack);
-  const cfg = await stack.getAllConfig();
+  const cfg = await configOf(stack);
   const root = await rootOf(stack);
   const app = cfg["app:name"]?.value ?? "blue-video-backend";
   const host = (await hostsOf(stack))[0];

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Provenance } from "../infra/config";
+import { CHECKPOINT_BEING_SAVED, retryRead } from "../infra/live";
 import { quote } from "../infra/shell";
 import { knownHostsLine, sshArgs } from "../infra/ssh";
 import { isHealthy } from "../infra/scripts/deploy-helper";
@@ -44,13 +45,26 @@ async function projectCli(): Promise<PulumiCommand> {
     : PulumiCommand.get({ skipVersionCheck: true });
 }
 
+/**
+ * A read of a stack's state or config through the CLI, tried again when it lands in a save of that
+ * stack's checkpoint by an `up` running at the same time (a file backend; infra/live.ts).
+ */
+export function readingState<T>(read: () => Promise<T>): Promise<T> {
+  return retryRead(read, (e) => CHECKPOINT_BEING_SAVED.test(e.message));
+}
+
+/** The stack's config (`pulumi config --json`), read as readingState reads. */
+export function configOf(stack: Stack): ReturnType<Stack["getAllConfig"]> {
+  return readingState(() => stack.getAllConfig());
+}
+
 export async function openStack(name: string): Promise<Stack> {
   if ((name === "local" || name === "local-fleet") && !process.env.PULUMI_CONFIG_PASSPHRASE && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
     // Same rule as scripts/pulumi.sh: a fixed passphrase only for the throwaway local stack.
     process.env.PULUMI_CONFIG_PASSPHRASE = "local-vps-only-not-a-secret";
   }
   const ws = await LocalWorkspace.create({ workDir: projectRoot, pulumiCommand: await projectCli() });
-  const stacks = await ws.listStacks();
+  const stacks = await readingState(() => ws.listStacks());
   if (!stacks.some((s) => s.name === name || s.name.endsWith(`/${name}`))) {
     throw new UsageError(`no stack ${JSON.stringify(name)} in this backend (have: ${stacks.map((s) => s.name).join(", ") || "none"})`);
   }
@@ -58,7 +72,7 @@ export async function openStack(name: string): Promise<Stack> {
 }
 
 export async function outputsOf(stack: Stack): Promise<Record<string, string>> {
-  const out = await stack.outputs();
+  const out = await readingState(() => stack.outputs());
   // Strings as they are; objects and lists (provenance, migrations) as JSON text.
   return Object.fromEntries(Object.entries(out).map(([k, v]) =>
     [k, typeof v.value === "string" ? v.value : v.value === undefined ? "" : JSON.stringify(v.value)]));
@@ -73,7 +87,7 @@ export async function upWithRelease(
   stack: Stack, target: { release: string } | { artifact: string }, message: string, provenance?: Provenance,
 ): Promise<void> {
   const keys = ["app:artifact", "app:release", "app:provenance"];
-  const before = await stack.getAllConfig();
+  const before = await configOf(stack);
   const restore = async () => {
     for (const key of keys) {
       const v = before[key];
@@ -130,7 +144,7 @@ export function recordedFor(out: Record<string, string>, h: StackHost): { releas
 
 /** The stack's hosts from its config, the primary first (a fleet's primary migrates and answers for it). */
 export async function hostsOf(stack: Stack): Promise<StackHost[]> {
-  const cfg = await stack.getAllConfig();
+  const cfg = await configOf(stack);
   const fleet = cfg["vps:hosts"]?.value;
   if (!fleet) {
     const host = cfg["vps:host"]?.value ?? "";
@@ -154,7 +168,7 @@ export async function hostsOf(stack: Stack): Promise<StackHost[]> {
 
 /** The stack's deploy root (vps:root). */
 export async function rootOf(stack: Stack): Promise<string> {
-  const root = (await stack.getAllConfig())["vps:root"]?.value;
+  const root = (await configOf(stack))["vps:root"]?.value;
   if (!root) throw new UsageError(`stack ${stack.name} has no vps:root (npm run pulumi -- config set -s ${stack.name} vps:root PATH)`);
   return root;
 }
@@ -168,7 +182,7 @@ export function pickHost(hosts: StackHost[], wanted: string, stackName: string):
 
 /** The stack's connection as files in a 0600 temp folder, for one ssh call; removed afterwards. */
 async function withConnection<T>(stack: Stack, host: StackHost | undefined, fn: (args: (script: string) => string[]) => Promise<T> | T): Promise<T> {
-  const cfg = await stack.getAllConfig();
+  const cfg = await configOf(stack);
   const get = (k: string) => cfg[k]?.value;
   const to = host ?? (await hostsOf(stack))[0];
   const dir = mkdtempSync(path.join(tmpdir(), "vps-ssh-"));

@@ -8,7 +8,7 @@ import { Layout, layout } from "../infra/paths";
 import { parsePm2List, parseRevisions, Revision } from "../infra/scripts/deploy-helper";
 import { hostSlug } from "../infra/components/fleet";
 import { quote } from "../infra/shell";
-import { healthy, hostsOf, openStack, recordedFor, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
+import { configOf, healthy, hostsOf, openStack, recordedFor, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
 export interface Pm2Process {
   pid: number;
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   if (typeof f.stack !== "string") throw new UsageError("--stack is required (npm run status -- --stack staging)");
   const stack = await openStack(f.stack);
   const out = await outputsOf(stack);
-  const cfg = await stack.getAllConfig();
+  const cfg = await configOf(stack);
   const root = await rootOf(stack);
   const app = cfg["app:name"]?.value ?? "blue-video-backend";
   const healthUrl = out.healthUrl || `http://127.0.0.1:${cfg["app:port"]?.value ?? "3000"}${cfg["app:healthPath"]?.value ?? "/health"}`;
