@@ -61,7 +61,7 @@ export async function readRecorded(name: string, invoke: Invoke, pause?: (ms: nu
     return recordedFrom(await retryRead(() => invoke(READ, { name }), () => true, pause));
   } catch (e) {
     throw new pulumi.RunError(`could not read what stack ${name} recorded last time (${READ_ATTEMPTS} tries): ` +
-      `${(e as Error).message}. Nothing was changed; run pulumi again, and if it fails the same way, ` +
+      `${(e as Error).message}. Run pulumi again; if it fails the same way, ` +
       `check that its state backend (PULUMI_BACKEND_URL) is readable`);
   }
 }
