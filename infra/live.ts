@@ -37,30 +37,29 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export const CHECKPOINT_BEING_SAVED = /failed to load checkpoint: (unexpected )?EOF|(^|\s)error: (unexpected )?EOF$/m;
 
 /**
- * `read()`, tried again while `retryIf` holds for its error: READ_ATTEMPTS tries in all, 0.1 s
- * doubling between them (3.1 s at most). The last error is thrown as it is.
+ * `read()`, tried again while it fails with CHECKPOINT_BEING_SAVED: READ_ATTEMPTS tries in all,
+ * 0.1 s doubling between them (3.1 s at most). Any other error, or the last, is thrown as it is.
+ * The one rule for every read of a stack's state: the program's own (readRecorded) and the ops
+ * commands' through the CLI (ops/stacks.ts).
  */
-export async function retryRead<T>(read: () => Promise<T>, retryIf: (e: Error) => boolean, pause: (ms: number) => Promise<void> = sleep): Promise<T> {
+export async function readingState<T>(read: () => Promise<T>, pause: (ms: number) => Promise<void> = sleep): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      if (attempt >= READ_ATTEMPTS || !retryIf(error)) throw error;
+      if (attempt >= READ_ATTEMPTS || !CHECKPOINT_BEING_SAVED.test(error.message)) throw error;
       await pause(FIRST_PAUSE_MS * 2 ** (attempt - 1));
     }
   }
 }
 
-/**
- * Reads what stack `name` recorded, trying again on any failure (a checkpoint being saved, a
- * backend that did not answer); after READ_ATTEMPTS tries the error names the stack and the cause.
- */
+/** Reads what stack `name` recorded (readingState); a failure names the stack, the cause and what to do. */
 export async function readRecorded(name: string, invoke: Invoke, pause?: (ms: number) => Promise<void>): Promise<Recorded> {
   try {
-    return recordedFrom(await retryRead(() => invoke(READ, { name }), () => true, pause));
+    return recordedFrom(await readingState(() => invoke(READ, { name }), pause));
   } catch (e) {
-    throw new pulumi.RunError(`could not read what stack ${name} recorded last time (${READ_ATTEMPTS} tries): ` +
+    throw new pulumi.RunError(`could not read what stack ${name} recorded last time: ` +
       `${(e as Error).message}. Run pulumi again; if it fails the same way, ` +
       `check that its state backend (PULUMI_BACKEND_URL) is readable`);
   }

@@ -5,8 +5,9 @@
 import * as path from "node:path";
 import { existsSync } from "node:fs";
 import { sha256File } from "../infra/artifact";
+import { readingState } from "../infra/live";
 import { planPromotion } from "./decide";
-import { askHealthEverywhere, configOf, openStack, outputsOf, parseFlags, projectRoot, readingState, runCli, upWithRelease, UsageError } from "./stacks";
+import { askHealthEverywhere, configOf, openStack, outputsOf, parseFlags, projectRoot, runCli, upWithRelease, UsageError } from "./stacks";
 
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), { values: ["from", "to", "artifact"] });

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Provenance } from "../infra/config";
-import { CHECKPOINT_BEING_SAVED, retryRead } from "../infra/live";
+import { readingState } from "../infra/live";
 import { quote } from "../infra/shell";
 import { knownHostsLine, sshArgs } from "../infra/ssh";
 import { isHealthy } from "../infra/scripts/deploy-helper";
@@ -46,14 +46,10 @@ async function projectCli(): Promise<PulumiCommand> {
 }
 
 /**
- * A read of a stack's state or config through the CLI, tried again when it lands in a save of that
- * stack's checkpoint by an `up` running at the same time (a file backend; infra/live.ts).
+ * The stack's config (`pulumi config --json`). Like every read of a stack's state or config through
+ * the CLI here, through readingState (infra/live.ts): tried again when it lands in a checkpoint
+ * save of an `up` running at the same time.
  */
-export function readingState<T>(read: () => Promise<T>): Promise<T> {
-  return retryRead(read, (e) => CHECKPOINT_BEING_SAVED.test(e.message));
-}
-
-/** The stack's config (`pulumi config --json`), read as readingState reads. */
 export function configOf(stack: Stack): ReturnType<Stack["getAllConfig"]> {
   return readingState(() => stack.getAllConfig());
 }
