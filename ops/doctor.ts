@@ -32,6 +32,12 @@ export function doctorScript(l: Layout): string {
   ].join("\n");
 }
 
+/** A tool the release needs that `user`'s non-interactive SSH sessions do not find, with its fix (release.lib.sh require_tools says the same). */
+export function notOnPath(tool: string, user: string): string {
+  return `${tool} is not on PATH for ${user} in non-interactive SSH sessions (for node and pm2: put the PATH line at the top of ~/.bashrc)` +
+    (tool === "flock" || tool === "setsid" ? "; it is in util-linux: apt-get install util-linux" : tool === "pm2" ? "; npm install -g pm2" : "");
+}
+
 /** The problems in a host's answer, each with its fix; none when the host is ready. Pure. */
 export function diagnose(answer: string, opts: { root: string; localClock: number }): string[] {
   const problems: string[] = [];
@@ -43,10 +49,7 @@ export function diagnose(answer: string, opts: { root: string; localClock: numbe
   const [user = "?", home = "?"] = facts.get("USER") ?? [];
   for (const t of REQUIRED_TOOLS) {
     const found = facts.get(`TOOL ${t}`);
-    if (found && found.length < 2) {
-      problems.push(`${t} is not on PATH for ${user} in non-interactive SSH sessions (for node and pm2: put the PATH line at the top of ~/.bashrc)` +
-        (t === "flock" || t === "setsid" ? "; it is in util-linux: apt-get install util-linux" : t === "pm2" ? "; npm install -g pm2" : ""));
-    }
+    if (found && found.length < 2) problems.push(notOnPath(t, user));
   }
   const node = (facts.get("NODE") ?? [])[0] ?? "";
   const major = Number(/^v(\d+)/.exec(node)?.[1] ?? 0);

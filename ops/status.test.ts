@@ -64,10 +64,10 @@ describe("npm run status", () => {
     assert.ok(!s.problems.some((p) => /no process of the app runs/.test(p)));
   });
 
-  it("says so when pm2 is not on PATH over SSH, with where the fix is", () => {
+  it("says so when pm2 is not on PATH over SSH, in doctor's words, with the fix", () => {
     const { s, out } = statusWithPm2(undefined);
     assert.deepEqual(s.processes, [], out);
-    assert.ok(s.problems.some((p) => /^pm2: could not read PM2's process list on h:22 \(pm2 is not on PATH for \S+ in non-interactive SSH sessions\); npm run doctor names the fix$/.test(p)), s.problems.join("\n"));
+    assert.ok(s.problems.some((p) => /^pm2: h:22: pm2 is not on PATH for \S+ in non-interactive SSH sessions \(for node and pm2: put the PATH line at the top of ~\/\.bashrc\); npm install -g pm2$/.test(p)), s.problems.join("\n"));
     assert.ok(!s.problems.some((p) => /no process of the app runs/.test(p)));
   });
 

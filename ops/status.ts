@@ -7,6 +7,7 @@
 import { Layout, layout } from "../infra/paths";
 import { parsePm2List, parseRevisions, Revision } from "../infra/scripts/deploy-helper";
 import { hostSlug } from "../infra/components/fleet";
+import { notOnPath } from "./doctor";
 import { quote } from "../infra/shell";
 import { configOf, healthy, hostsOf, openStack, recordedFor, rootOf, outputsOf, parseFlags, runCli, sshToStack, UsageError } from "./stacks";
 
@@ -32,13 +33,11 @@ export interface HostStatus {
   /** Who holds the lock or the lease right now ("" when no one). */
   holder: string;
   activations: Revision[];
-  /** Why PM2's process list could not be read ("" when it was). */
+  /** Why PM2's process list could not be read, with the fix ("" when it was read). */
   pm2Error: string;
   /** What is wrong, each with its fix; empty when all is well. */
   problems: string[];
 }
-
-const PM2_NOT_ON_PATH = "pm2 is not on PATH";
 
 /** The script run on a host: one `KEY value` line per fact. Pure. */
 export function statusScript(l: Layout, app: string, healthUrl: string): string {
@@ -51,7 +50,7 @@ export function statusScript(l: Layout, app: string, healthUrl: string): string 
   return [
     `printf 'LIVE %s\\n' "$(basename "$(readlink ${quote(l.current)} 2>/dev/null)" 2>/dev/null)"`,
     `if command -v pm2 >/dev/null 2>&1; then pm2 jlist 2>/dev/null | node -e ${quote(pm2Filter)} ${quote(app)}; ` +
-      `else printf 'PM2ERR %s\\n' "${PM2_NOT_ON_PATH} for $(id -un) in non-interactive SSH sessions"; fi`,
+      `else printf 'NOPM2 %s\\n' "$(id -un)"; fi`,
     `node -e ${quote(probe)} ${quote(healthUrl)}`,
     `df -Pk ${quote(l.root)} 2>/dev/null | awk 'NR == 2 { print "DISK " $4 " " $2 }'`,
     `if [ -s ${quote(l.lockOwner)} ]; then printf 'LOCK %s\\n' "$(head -n 1 ${quote(l.lockOwner)})"; fi`,
@@ -79,7 +78,9 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
         restarts: Number(p.restarts ?? 0), cpu: Number(p.cpu ?? 0), memoryMb: Math.round(Number(p.memory ?? 0) / 2 ** 20),
       });
     } else if (key === "PM2ERR") {
-      s.pm2Error = rest;
+      s.pm2Error = `could not read PM2's process list on ${host} (${rest}); run pm2 jlist there to see why`;
+    } else if (key === "NOPM2") {
+      s.pm2Error = `${host}: ${notOnPath("pm2", rest)}`;
     } else if (key === "HEALTH") {
       const m = /^(\d+) (\d+) ?(.*)$/.exec(rest);
       if (m) s.health = { answer: `${m[1]} ${m[3]}`, ms: Number(m[2]), ok: false };
@@ -99,10 +100,7 @@ export function parseStatus(host: string, text: string, recorded: string, stackN
   }
   if (!s.health.ok) s.problems.push(`unhealthy: ${host} answers ${s.health.answer} for release ${s.live || "(none)"}`);
   const down = s.processes.filter((p) => p.status !== "online");
-  if (s.pm2Error) {
-    const fix = s.pm2Error.startsWith(PM2_NOT_ON_PATH) ? "npm run doctor names the fix" : "run pm2 jlist there to see why";
-    s.problems.push(`pm2: could not read PM2's process list on ${host} (${s.pm2Error}); ${fix}`);
-  }
+  if (s.pm2Error) s.problems.push(`pm2: ${s.pm2Error}`);
   else if (s.processes.length === 0) s.problems.push(`pm2: no process of the app runs on ${host}`);
   else if (down.length > 0) s.problems.push(`pm2: ${down.length} of ${s.processes.length} processes are not online (${down.map((p) => p.status).join(", ")})`);
   return s;
